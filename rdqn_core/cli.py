@@ -1,0 +1,84 @@
+"""Command line generated from :class:`~rdqn_core.config.TrainConfig`.
+
+    python -m rdqn_core train --env rdqn/MaskedCartPole-v0 --seed 0 --total-steps 30000 --out runs/drqn
+    python -m rdqn_core evaluate --checkpoint runs/drqn/checkpoint.pt --episodes 20
+
+Both print one JSON object as their last line, for scripts to parse.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from .config import TrainConfig
+from .trainer import evaluate, load_checkpoint, train
+
+__all__ = ["main", "build_parser"]
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,64, got {text!r}") from None
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--env" if f.name == "env_id" else "--" + f.name.replace("_", "-")
+        kind = {bool: _bool, int: int, float: float, str: str}.get(type(f.default), _int_tuple)
+        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, choices=f.metadata.get("choices"),
+                            help=f"{f.metadata['help']} (default: {f.default!r})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rdqn_core", description="Train and evaluate (recurrent) DQN agents.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_train = sub.add_parser("train", help="train an agent; last line: a JSON summary")
+    _add_config_arguments(p_train)
+    p_train.add_argument("--out", default=None, help="folder for checkpoint.pt, best.pt and history.json")
+    p_train.add_argument("--quiet", action="store_true", help="no progress bar (same as --progress false)")
+    p_eval = sub.add_parser("evaluate", help="greedy evaluation of a checkpoint; last line: a JSON summary")
+    p_eval.add_argument("--checkpoint", required=True, help="path to a checkpoint.pt written by train")
+    p_eval.add_argument("--episodes", type=int, default=20, help="episodes, each from a fresh memory")
+    p_eval.add_argument("--seed", type=int, default=12345, help="seed of the first evaluation episode")
+    p_eval.add_argument("--env", default=None, help="evaluate on this env instead of the training one")
+    p_eval.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "train":
+        values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+        if args.quiet:
+            values["progress"] = False
+        try:
+            config = TrainConfig(**values)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        result = train(config, out_dir=args.out)
+        if args.out:
+            from pathlib import Path
+            (Path(args.out) / "history.json").write_text(json.dumps(result.history))
+        print(json.dumps(result.summary))
+        return 0
+    agent, config = load_checkpoint(args.checkpoint, args.device)
+    returns = evaluate(agent, args.env or config.env_id, args.episodes, args.seed)
+    print(json.dumps({"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+                      "episodes": int(args.episodes), "env": args.env or config.env_id}))
+    return 0

@@ -1,0 +1,92 @@
+"""Q-networks: shapes, the reset mask, fused vs step-by-step unroll, errors that explain."""
+import pytest
+import torch
+
+from rdqn_core import CELL_TYPES, MLPQNetwork, RecurrentQNetwork, RecurrentState, build_q_network
+
+
+@pytest.mark.parametrize("cell", CELL_TYPES)
+def test_shapes_and_state(cell):
+    torch.manual_seed(0)
+    net = RecurrentQNetwork(obs_dim=3, n_actions=4, hidden_size=16, cell=cell)
+    q, state = net(torch.randn(7, 5, 3), net.initial_state(5), torch.zeros(7, 5), torch.full((7, 5), -1))
+    assert q.shape == (7, 5, 4)
+    assert state.h.shape == (1, 5, 16)
+    assert (state.c is not None) == (cell == "lstm")
+
+
+@pytest.mark.parametrize("cell", CELL_TYPES)
+def test_reset_inside_a_sequence_equals_a_fresh_start(cell):
+    torch.manual_seed(0)
+    net = RecurrentQNetwork(3, 2, hidden_size=8, cell=cell)
+    obs = torch.randn(6, 2, 3)
+    prev = torch.randint(0, 2, (6, 2))
+    starts = torch.zeros(6, 2)
+    starts[3, 0] = 1.0  # env 0 starts a new episode at t = 3; env 1 does not
+    prev[3, 0] = -1
+    q, _ = net(obs, None, starts, prev)
+    q_fresh, _ = net(obs[3:, :1], None, None, prev[3:, :1])
+    assert torch.allclose(q[3:, 0], q_fresh[:, 0], atol=1e-6), "memory before the start must not leak"
+    q_no_reset, _ = net(obs, None, torch.zeros(6, 2), prev)
+    assert torch.allclose(q[:, 1], q_no_reset[:, 1], atol=1e-6), "env 1 is unaffected by env 0's reset"
+    assert not torch.allclose(q[3:, 0], q_no_reset[3:, 0], atol=1e-4)
+
+
+@pytest.mark.parametrize("cell", CELL_TYPES)
+def test_fused_unroll_equals_step_by_step(cell):
+    torch.manual_seed(1)
+    net = RecurrentQNetwork(3, 2, hidden_size=8, cell=cell)
+    obs, prev = torch.randn(9, 4, 3), torch.randint(-1, 2, (9, 4))
+    q_fused, s_fused = net(obs, None, None, prev)
+    state, outs = net.initial_state(4), []
+    for t in range(9):
+        q_t, state = net(obs[t : t + 1], state, None, prev[t : t + 1])
+        outs.append(q_t)
+    assert torch.allclose(q_fused, torch.cat(outs), atol=1e-6)
+    assert torch.allclose(s_fused.h, state.h, atol=1e-6)
+
+
+def test_state_masking_resets_only_selected_envs():
+    state = RecurrentState(torch.ones(1, 4, 3), torch.ones(1, 4, 3))
+    kept = state.masked(torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    assert kept.h[0, :, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert kept.c[0, :, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_mlp_passes_state_through():
+    net = build_q_network("mlp", 4, 2, 16, (16,), prev_action_input=False)
+    assert isinstance(net, MLPQNetwork) and not net.is_recurrent
+    q, state = net(torch.randn(2, 3, 4))
+    assert q.shape == (2, 3, 2) and state is None
+
+
+def test_wrong_observation_shape_raises():
+    net = RecurrentQNetwork(2, 2)
+    with pytest.raises(ValueError, match=r"obs must have shape \(T, B, 2\).*got \(5, 2\)"):
+        net(torch.randn(5, 2))
+    with pytest.raises(ValueError, match=r"\(T, B, 2\).*got \(1, 5, 3\)"):
+        net(torch.randn(1, 5, 3))
+
+
+def test_wrong_state_shape_raises():
+    net = RecurrentQNetwork(2, 2, hidden_size=8)
+    with pytest.raises(ValueError, match="state for a lstm core with batch 3"):
+        net(torch.randn(1, 3, 2), net.initial_state(4))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(obs_dim=0), "obs_dim"), (dict(n_actions=0), "n_actions"), (dict(hidden_size=-1), "hidden_size"),
+    (dict(cell="transformer"), "unknown cell 'transformer'"), (dict(encoder_sizes=(0,)), "encoder_sizes"),
+])
+def test_bad_sizes_raise(kwargs, match):
+    args = dict(obs_dim=2, n_actions=2) | kwargs
+    with pytest.raises(ValueError, match=match):
+        RecurrentQNetwork(**args)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device"))])
+def test_runs_on_device(device):
+    net = RecurrentQNetwork(2, 2).to(device)
+    q, _ = net(torch.randn(3, 2, 2, device=device), net.initial_state(2, device))
+    assert q.device.type == device

@@ -1,0 +1,141 @@
+"""Trainer and agent: per-env memory resets, fresh evaluation memory, checkpoints, determinism, errors."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import rdqn_core.trainer as trainer_module
+from rdqn_core import (QAgent, TrainConfig, build_agent, evaluate, get_device, load_checkpoint, save_checkpoint,
+                       train)
+from rdqn_core.cli import main as cli_main
+
+TINY = TrainConfig(total_steps=600, num_envs=3, learning_starts=200, eval_every=300, eval_episodes=2,
+                   buffer_size=3000, batch_size=4, hidden_size=8, encoder_sizes=(8,), progress=False, seed=3)
+
+
+def test_memory_is_reset_for_exactly_the_envs_whose_episode_started(monkeypatch):
+    """Record the state handed to act() in training: rows of envs that just started an episode are zero."""
+    calls = []
+    original = QAgent.act
+
+    def spy(self, obs, state, starts, prev, epsilon, rng):
+        if len(obs) == TINY.num_envs:  # training envs, not evaluation
+            calls.append((state.h.clone(), state.c.clone(), np.array(starts), np.array(prev)))
+        return original(self, obs, state, starts, prev, epsilon, rng)
+
+    monkeypatch.setattr(QAgent, "act", spy)
+    train(dataclasses.replace(TINY, eval_every=0))
+    checked_start = checked_carry = 0
+    for h, c, starts, prev in calls[1:]:
+        for e in range(TINY.num_envs):
+            if starts[e]:
+                assert h[0, e].abs().sum() == 0 and c[0, e].abs().sum() == 0, "memory must be reset"
+                assert prev[e] == -1, "no previous action at an episode start"
+                checked_start += 1
+            else:
+                assert h[0, e].abs().sum() > 0, "memory of a running episode must be carried"
+                checked_carry += 1
+    assert checked_start >= 10 and checked_carry > 100
+    # and in at least one step some envs were reset while others were not
+    assert any(0 < s.sum() < TINY.num_envs for _, _, s, _ in calls)
+
+
+def test_evaluation_starts_from_a_fresh_memory(monkeypatch):
+    agent = build_agent(TINY, 2, 2, get_device("cpu"))
+    seen = []
+    original = QAgent.act
+
+    def spy(self, obs, state, starts, prev, epsilon, rng):
+        seen.append((state, np.array(starts), epsilon))
+        return original(self, obs, state, starts, prev, epsilon, rng)
+
+    monkeypatch.setattr(QAgent, "act", spy)
+    evaluate(agent, TINY.env_id, episodes=3, seed=0)
+    state, starts, epsilon = seen[0]
+    assert state.h.abs().sum() == 0 and starts.all() and epsilon == 0.0
+
+
+def test_same_seed_gives_identical_metrics():
+    a, b = train(TINY), train(TINY)
+    for key in ("losses/td_loss", "eval/mean_return", "charts/episodic_return"):
+        assert a.history[key] == b.history[key]
+    c = train(dataclasses.replace(TINY, seed=4))
+    assert c.history["losses/td_loss"] != a.history["losses/td_loss"]
+
+
+def test_checkpoint_round_trip_gives_identical_q_values(tmp_path):
+    result = train(TINY, out_dir=tmp_path)
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best.pt").is_file()
+    assert not list(tmp_path.glob("*.tmp")), "no temporary file left behind"
+    agent, config = load_checkpoint(tmp_path / "checkpoint.pt", "cpu")
+    assert config == TINY
+    obs = torch.randn(5, 4, 2)
+    q1, _ = result.agent.online(obs)
+    q2, _ = agent.online(obs)
+    assert torch.equal(q1, q2)
+
+
+def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
+    agent = build_agent(TINY, 2, 2, get_device("cpu"))
+    path = save_checkpoint(tmp_path / "c.pt", agent, TINY)
+    before = path.read_bytes()
+
+    def broken_save(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(trainer_module.torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, agent, TINY)
+    assert path.read_bytes() == before and not list(tmp_path.glob("*.tmp"))
+
+
+def test_nan_loss_stops_training_with_a_clear_error():
+    agent = build_agent(TINY, 2, 2, get_device("cpu"))
+    from rdqn_core.trainer import build_replay
+    replay = build_replay(TINY, 2, agent)
+    for _ in range(30):
+        replay.add(np.zeros((3, 2)), np.zeros(3, int), np.full(3, np.nan), np.zeros(3, bool), np.zeros(3, bool),
+                   np.zeros((3, 2)), None, agent.initial_state(3))
+    with pytest.raises(FloatingPointError, match="TD loss became nan.*learning_rate"):
+        agent.update(replay.sample(4, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(cell="transformer"), "cell='transformer' is not allowed"),
+    (dict(cell="mlp"), "cell='mlp' has no memory"),
+    (dict(gamma_typo=0.9), "unexpected keyword"),
+])
+def test_bad_config_raises(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        TrainConfig(**kwargs)
+
+
+def test_non_discrete_action_space_is_rejected():
+    with pytest.raises(ValueError, match="Discrete action space, got Box"):
+        train(dataclasses.replace(TINY, env_id="Pendulum-v1"))
+
+
+def test_cli_train_and_evaluate_print_json(tmp_path, capsys):
+    code = cli_main(["train", "--env", "CartPole-v1", "--seed", "1", "--total-steps", "400", "--learning-starts",
+                     "200", "--batch-size", "4", "--eval-every", "200", "--eval-episodes", "2", "--cell", "gru",
+                     "--encoder-sizes", "8,8", "--quiet", "--out", str(tmp_path)])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    for key in ("solved", "steps_to_solve", "wall_seconds", "wall_seconds_to_solve", "best_eval_return",
+                "final_eval_return", "env_steps", "updates"):
+        assert key in summary
+    assert summary["env_steps"] == 400 and summary["updates"] > 0
+    assert json.loads((tmp_path / "history.json").read_text())["eval/step"] == [200, 400]
+    cli_main(["evaluate", "--checkpoint", str(tmp_path / "checkpoint.pt"), "--episodes", "3"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["episodes"] == 3 and set(result) >= {"mean_return", "std_return"}
+
+
+def test_cli_rejects_bad_values(capsys):
+    assert cli_main(["train", "--batch-size", "0", "--quiet"]) == 2
+    assert "batch_size must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--cell", "transformer"])
