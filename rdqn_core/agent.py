@@ -40,7 +40,7 @@ class QAgent:
         self.config, self.device = config, device
         self.online = network.to(device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate, foreach=True)
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate, fused=True)
         self.n_actions = network.n_actions
         self.updates = 0
 
@@ -86,6 +86,8 @@ class QAgent:
         """
         cfg = self.config
         q, _ = self.online(batch.obs, batch.initial_state, batch.episode_starts, batch.prev_actions)  # (W+1, B, A)
+        if self.online.normalizer is not None:  # the target sees observations the way the online net does
+            self.target.normalizer.load_state_dict(self.online.normalizer.state_dict())
         with torch.no_grad():
             q_target, _ = self.target(batch.obs, batch.initial_state, batch.episode_starts, batch.prev_actions)
         q_taken = q[:-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # (W, B)
@@ -101,14 +103,16 @@ class QAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
-        grad_norm = nn.utils.clip_grad_norm_(self.online.parameters(), max_norm)
+        grad_norm = nn.utils.clip_grad_norm_(self.online.parameters(), max_norm, foreach=True)
         self.optimizer.step()
         self.updates += 1
         self._sync_target()
         mask = batch.loss_mask
+        grad_norm = grad_norm.item()
         return {
             "losses/td_loss": loss.item(),
-            "losses/grad_norm": grad_norm.item(),
+            "losses/grad_norm": grad_norm,  # before clipping
+            "losses/clipped": float(grad_norm > max_norm),
             "losses/q_mean": (q_taken * mask).sum().item() / max(mask.sum().item(), 1.0),
         }
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["RecurrentState", "MLPQNetwork", "RecurrentQNetwork", "build_q_network", "CELL_TYPES"]
+__all__ = ["RecurrentState", "ObservationNormalizer", "MLPQNetwork", "RecurrentQNetwork", "build_q_network", "CELL_TYPES"]
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 
@@ -39,6 +39,41 @@ class RecurrentState(NamedTuple):
         return RecurrentState(self.h.detach(), None if self.c is None else self.c.detach())
 
 
+class ObservationNormalizer(nn.Module):
+    """Running mean and variance of observations; ``forward`` standardizes and clips to +-``clip``.
+
+    Why: CartPole's pole angle moves by hundredths of a radian per step, and a memory has to
+    difference such values to infer velocity; standardized inputs make those differences visible
+    (the same reason RecurrentPPO's zoo settings normalize observations). The statistics are
+    buffers, so they are saved in checkpoints; they change only when :meth:`update` is called
+    (by the trainer, on the observations it collects).
+    """
+
+    def __init__(self, obs_dim: int, clip: float = 10.0, eps: float = 1e-8):
+        super().__init__()
+        self.clip, self.eps = clip, eps
+        self.register_buffer("mean", torch.zeros(obs_dim))
+        self.register_buffer("var", torch.ones(obs_dim))
+        self.register_buffer("count", torch.tensor(0.0))
+
+    @torch.no_grad()
+    def update(self, obs: Tensor) -> None:
+        """Merge a batch ``(..., obs_dim)`` into the running statistics (Chan et al.'s parallel formula)."""
+        obs = obs.reshape(-1, self.mean.shape[0]).to(self.mean)
+        n = obs.shape[0]
+        batch_mean, batch_var = obs.mean(0), obs.var(0, unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean += delta * n / total
+        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.count.copy_(total)
+
+    def forward(self, obs: Tensor) -> Tensor:
+        if self.count == 0:
+            return obs
+        return ((obs - self.mean) / torch.sqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
+
+
 def _mlp(sizes: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -57,9 +92,10 @@ def _check_sizes(obs_dim: int, n_actions: int, hidden_size: int, encoder_sizes: 
 class _QNetworkBase(nn.Module):
     is_recurrent: bool = False
 
-    def __init__(self, obs_dim: int, n_actions: int, prev_action_input: bool):
+    def __init__(self, obs_dim: int, n_actions: int, prev_action_input: bool, normalize_obs: bool):
         super().__init__()
         self.obs_dim, self.n_actions, self.prev_action_input = int(obs_dim), int(n_actions), prev_action_input
+        self.normalizer = ObservationNormalizer(obs_dim) if normalize_obs else None
 
     def _inputs(self, obs: Tensor, prev_actions: Tensor | None) -> Tensor:
         """Validate ``obs`` (T, B, obs_dim) and append the one-hot previous action if used."""
@@ -67,6 +103,8 @@ class _QNetworkBase(nn.Module):
             raise ValueError(
                 f"obs must have shape (T, B, {self.obs_dim}) = (time, batch, obs_dim), got {tuple(obs.shape)}"
             )
+        if self.normalizer is not None:
+            obs = self.normalizer(obs)
         if not self.prev_action_input:
             return obs
         if prev_actions is None:
@@ -89,9 +127,10 @@ class MLPQNetwork(_QNetworkBase):
         hidden_size: int = 64,
         encoder_sizes: tuple[int, ...] = (64,),
         prev_action_input: bool = False,
+        normalize_obs: bool = False,
     ):
         _check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
-        super().__init__(obs_dim, n_actions, prev_action_input)
+        super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs)
         in_dim = obs_dim + (n_actions if prev_action_input else 0)
         self.body = _mlp([in_dim, *encoder_sizes, hidden_size])
         self.head = nn.Linear(hidden_size, n_actions)
@@ -105,7 +144,7 @@ class MLPQNetwork(_QNetworkBase):
 
 
 class RecurrentQNetwork(_QNetworkBase):
-    """DRQN: encoder MLP -> one-layer LSTM/GRU/RNN -> linear Q head (Hausknecht & Stone, 2015).
+    """DRQN: encoder MLP -> one-layer LSTM/GRU/RNN -> MLP Q head (after Hausknecht & Stone, 2015).
 
     ``episode_starts[t, b] = 1`` resets environment ``b``'s memory *before* step ``t`` is
     processed. When no reset happens after ``t = 0`` (the usual replay window) the
@@ -123,18 +162,21 @@ class RecurrentQNetwork(_QNetworkBase):
         encoder_sizes: tuple[int, ...] = (64,),
         prev_action_input: bool = True,
         cell: str = "lstm",
+        normalize_obs: bool = False,
     ):
         _check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
         if cell not in CELL_TYPES:
             raise ValueError(f"unknown cell {cell!r}; allowed: {', '.join(CELL_TYPES)}")
-        super().__init__(obs_dim, n_actions, prev_action_input)
+        super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs)
         self.cell, self.hidden_size = cell, int(hidden_size)
         in_dim = obs_dim + (n_actions if prev_action_input else 0)
         self.encoder = _mlp([in_dim, *encoder_sizes])
         rnn_in = encoder_sizes[-1] if encoder_sizes else in_dim
         rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
         self.rnn = rnn_cls(rnn_in, hidden_size)  # time-major: (T, B, features)
-        self.head = nn.Linear(hidden_size, n_actions)
+        # A ReLU layer after the core: its outputs are bounded by tanh, while CartPole's Q-values
+        # grow towards 1 / (1 - gamma) = 100; a linear head alone needs huge weights to get there.
+        self.head = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, n_actions))
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> RecurrentState:
         zeros = torch.zeros(1, batch_size, self.hidden_size, device=device)
@@ -186,8 +228,9 @@ class RecurrentQNetwork(_QNetworkBase):
 
 
 def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 64,
-                    encoder_sizes: tuple[int, ...] = (64,), prev_action_input: bool = True) -> nn.Module:
+                    encoder_sizes: tuple[int, ...] = (64,), prev_action_input: bool = True,
+                    normalize_obs: bool = False) -> nn.Module:
     """``cell="mlp"`` gives the memoryless :class:`MLPQNetwork`, else a :class:`RecurrentQNetwork`."""
     if cell == "mlp":
-        return MLPQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input)
-    return RecurrentQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input, cell)
+        return MLPQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input, normalize_obs)
+    return RecurrentQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input, cell, normalize_obs)

@@ -43,7 +43,7 @@ class TrainResult:
 
 def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch.device) -> QAgent:
     network = build_q_network(config.cell, obs_dim, n_actions, config.hidden_size, config.encoder_sizes,
-                              config.prev_action_input)
+                              config.prev_action_input, config.normalize_obs)
     return QAgent(network, config, device)
 
 
@@ -168,6 +168,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
                 state = state.masked(torch.as_tensor(1.0 - starts, device=device))  # reset memory where episodes began
             stored_state = state
             actions, state, _ = agent.act(obs, state, starts, prev_actions, epsilon, rng)
+            if agent.online.normalizer is not None:
+                agent.online.normalizer.update(torch.as_tensor(obs, dtype=torch.float32, device=device))
             next_obs, rewards, terminated, truncated, info = envs.step(actions)
             next_obs = next_obs.reshape(cfg.num_envs, -1)
             done = terminated | truncated
@@ -199,6 +201,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
             if cfg.eval_every and env_steps // cfg.eval_every > eval_index:
                 eval_index = env_steps // cfg.eval_every
                 t0 = time.perf_counter()
+                train_seconds = t0 - start_time - eval_seconds  # wall time so far, evaluations excluded
                 returns = evaluate(agent, cfg.env_id, cfg.eval_episodes, seed=10_000 * (cfg.seed + 1) + 100 * eval_index)
                 eval_seconds += time.perf_counter() - t0
                 mean = float(returns.mean())
@@ -206,6 +209,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
                 history["eval/mean_return"].append(mean)
                 history["eval/std_return"].append(float(returns.std()))
                 history["eval/epsilon"].append(epsilon)
+                history["eval/train_seconds"].append(round(train_seconds, 3))
                 bar.set_postfix(eval=f"{mean:.1f}", eps=f"{epsilon:.2f}")
                 if summary["best_eval_return"] is None or mean > summary["best_eval_return"]:
                     summary["best_eval_return"] = mean
@@ -217,7 +221,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
                 if cfg.solve_threshold and mean >= cfg.solve_threshold and not summary["solved"]:
                     wall = time.perf_counter() - start_time
                     summary.update(solved=True, steps_to_solve=env_steps, wall_seconds_to_solve=round(wall, 2),
-                                   train_seconds_to_solve=round(wall - eval_seconds, 2))
+                                   train_seconds_to_solve=round(train_seconds, 2))
                     break
     finally:
         bar.close()

@@ -5,7 +5,7 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "rdqn_core"
-LAYERS = ["utils", "envs", "networks", "losses", "replay", "config", "agent", "trainer", "cli"]
+LAYERS = ["utils", "envs", "stacking", "networks", "losses", "gradients", "replay", "diagnostics", "config", "agent", "trainer", "cli"]
 
 
 @pytest.mark.parametrize("module", LAYERS)

@@ -90,3 +90,28 @@ def test_runs_on_device(device):
     net = RecurrentQNetwork(2, 2).to(device)
     q, _ = net(torch.randn(3, 2, 2, device=device), net.initial_state(2, device))
     assert q.device.type == device
+
+
+def test_observation_normalizer_matches_numpy_over_batches():
+    from rdqn_core import ObservationNormalizer
+
+    rng = torch.Generator().manual_seed(0)
+    data = torch.randn(300, 3, generator=rng) * torch.tensor([0.01, 1.0, 5.0]) + torch.tensor([0.0, 2.0, -1.0])
+    norm = ObservationNormalizer(3)
+    assert torch.equal(norm(data[:2]), data[:2]), "no statistics yet: identity"
+    for chunk in data.split(7):  # uneven batches, as the trainer sees them
+        norm.update(chunk)
+    torch.testing.assert_close(norm.mean, data.mean(0), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(norm.var, data.var(0, unbiased=False), rtol=1e-4, atol=1e-6)
+    z = norm(data)
+    torch.testing.assert_close(z.mean(0), torch.zeros(3), atol=1e-4, rtol=0)
+    assert norm(torch.full((1, 3), 1e6)).max() == norm.clip
+
+
+def test_normalizer_statistics_travel_in_the_state_dict():
+    net = RecurrentQNetwork(2, 2, normalize_obs=True)
+    net.normalizer.update(torch.randn(50, 2) * 3)
+    copy = RecurrentQNetwork(2, 2, normalize_obs=True)
+    copy.load_state_dict(net.state_dict())
+    obs = torch.randn(4, 3, 2)
+    assert torch.equal(net(obs)[0], copy(obs)[0])
