@@ -2,7 +2,8 @@
 #
 #   make book    create .venv if needed, install requirements.txt, execute every notebook,
 #                build the HTML book into _build/html (warnings are errors)
-#   make test    unit + slow learning tests, nbval on the notebooks, then the book build
+#   make test    unit + slow learning tests, nbval on the notebooks, the book build, then a
+#                headless-browser check of every built page (needs Debian's chromium + chromium-driver)
 #   make clean   remove build outputs and caches (keeps .venv); make distclean also removes .venv
 #
 # No activation needed: every tool is called from .venv/bin explicitly.
@@ -34,11 +35,11 @@ NBVAL_FLAGS := $(NBVAL_MODE) --nbval-current-env --nbval-cell-timeout=600 \
                --nbval-sanitize-with book/nbval_sanitize.cfg \
                -p no:cacheprovider -n 2 --dist loadfile
 
-.PHONY: help venv book test test-unit test-notebooks build-book clean distclean
+.PHONY: help venv book test test-unit test-notebooks test-browser build-book clean distclean
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first use)"
-	@echo "make test       unit tests, slow learning test, nbval on notebooks, book build with -W"
+	@echo "make test       unit tests, slow learning test, nbval on notebooks, book build with -W, browser check"
 	@echo "make clean      remove _build and caches (keeps .venv)"
 	@echo "make distclean  clean, and remove .venv"
 
@@ -58,11 +59,11 @@ build-book: $(STAMP)
 	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
 
 test-unit: $(STAMP)
-	@echo "=== [1/3] unit and learning tests: pytest tests ==="
-	$(BIN)/python -m pytest -q tests
+	@echo "=== [1/4] unit and learning tests: pytest tests (browser tests excluded) ==="
+	$(BIN)/python -m pytest -q tests --ignore=tests/browser
 
 test-notebooks: $(STAMP)
-	@echo "=== [2/3] notebooks: nbval ==="
+	@echo "=== [2/4] notebooks: nbval ==="
 ifeq ($(strip $(NOTEBOOKS)),)
 	@echo "no notebooks in book/*.ipynb yet: nbval step skipped"
 else
@@ -74,8 +75,16 @@ endif
 test: $(STAMP)
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-notebooks
-	@echo "=== [3/3] book build, warnings as errors ==="
+	@echo "=== [3/4] book build, warnings as errors ==="
 	$(MAKE) --no-print-directory build-book
+	$(MAKE) --no-print-directory test-browser
+
+# Opens every page of the built book (_build/html) in headless chromium: images, widgets, math,
+# console errors, links, local-only scripts; screenshots go to _build/screenshots/. Fails (not
+# skips) when _build/html or chromium/chromedriver is missing. Run `make book` first.
+test-browser: $(STAMP)
+	@echo "=== [4/4] built book in a headless browser: pytest tests/browser ==="
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 clean:
 	rm -rf _build .pytest_cache

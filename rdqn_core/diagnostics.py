@@ -388,7 +388,7 @@ def trace_episode(network: nn.Module, env: gym.Env | str | Callable[[], gym.Env]
         reset_memory: whether the first step is marked as an episode start (memory zeroed).
 
     Returns:
-        A dict of numpy arrays over the ``T`` steps played: ``obs`` (T, obs_dim), ``hidden`` (T, hidden)
+        A dict of numpy arrays over the ``T`` steps played, with keys ``obs`` (T, obs_dim), ``hidden`` (T, hidden)
         the memory *after* reading ``obs[t]`` (absent for an MLP), ``cell`` (T, hidden) for an LSTM,
         ``q`` (T, n_actions), ``actions`` (T,), ``rewards`` (T,), ``prev_actions`` (T,),
         ``env_state`` (T, ...) the simulator's full state before each step where the environment
@@ -474,7 +474,8 @@ def linear_probe_r2(features: np.ndarray, targets: np.ndarray, test_features: np
             number of samples; keeps the fit stable when features are collinear or outnumber the samples.
 
     Returns:
-        (K,) R² per target column: ``1 - SSE / SST`` on the scored data.
+        The R² of each target column, an array of shape ``(K,)``, computed as ``1 - SSE / SST`` on the
+        scored data.
     """
     X, Y = np.asarray(features, np.float64), np.asarray(targets, np.float64)
     Y = Y[:, None] if Y.ndim == 1 else Y

@@ -42,8 +42,8 @@ def make_frame_stacked(env: str | Callable[[], gym.Env] = MASKED_CARTPOLE_ID, k:
         **kwargs: passed on to ``make_env`` (for example ``render_mode``).
 
     Returns:
-        A ``gymnasium.Env`` with a ``Box`` observation of size ``k * obs_dim``: entries
-        ``[i * obs_dim : (i + 1) * obs_dim]`` hold the observation from ``k - 1 - i`` steps ago.
+        A ``gymnasium.Env`` whose ``Box`` observation has size ``k * obs_dim``; its entries
+        ``[i * obs_dim, (i + 1) * obs_dim)`` hold the observation from ``k - 1 - i`` steps ago.
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k (number of stacked frames) must be a positive integer, got {k!r}")

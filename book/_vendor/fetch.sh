@@ -68,6 +68,11 @@ cp "$rq/require.js" "$dest/requirejs/"
 # webpack resolves the font URLs relative to embed-amd.js itself.
 cp "$hm/dist/embed-amd.js" "$dest/html-manager/"
 cp "$hm"/dist/*.woff2 "$hm"/dist/*.woff "$dest/html-manager/"
+# At run time the embed script asks for its icon fonts relative to the *page*
+# (require.js module path @jupyter-widgets/html-manager/dist/); every page lives in book/.
+fonts="$(dirname "$dest")/../book/@jupyter-widgets/html-manager/dist"
+mkdir -p "$fonts"
+cp "$hm"/dist/*.woff2 "$hm"/dist/*.woff "$fonts/"
 cp "$hm/LICENSE" "$dest/html-manager/LICENSE"
 cp "$hm/dist/embed.js.LICENSE.txt" "$dest/html-manager/THIRD_PARTY_LICENSES.txt"
 
