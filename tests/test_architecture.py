@@ -1,6 +1,8 @@
 """One direction of dependency: low-level modules never import the agent, trainer or CLI."""
 import ast
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -21,3 +23,12 @@ def test_public_names_are_listed():
 
     for name in rdqn_core.__all__:
         assert hasattr(rdqn_core, name), name
+
+
+def test_display_is_a_leaf_and_optional():
+    """rdqn_core.display (matplotlib) imports no other rdqn_core module, and the package works without it."""
+    tree = ast.parse((PACKAGE / "display.py").read_text())
+    relative = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level >= 1}
+    assert not relative, f"display imports {relative}: plotting must not depend on training code"
+    code = "import sys, rdqn_core; assert 'matplotlib' not in sys.modules, 'import rdqn_core pulled in matplotlib'"
+    subprocess.run([sys.executable, "-c", code], check=True)
