@@ -12,6 +12,8 @@ covered without touching this file) the test serves ``_build/html`` over
 * every embedded widget view (``script[type="application/vnd.jupyter.widget-view+json"]``) has
   been rendered into widget DOM by the vendored embed manager, and every visible slider readout
   shows its value;
+* every matplotlib player responds without a kernel: "Next frame" shows another frame image and
+  moves its slider to 1, "Last frame" moves the slider to the end;
 * every math element Sphinx emitted (``.math``) was typeset by MathJax into an
   ``mjx-container`` without ``mjx-merror``, and a page whose source contains math has typeset
   math at all;
@@ -194,11 +196,16 @@ def driver():
 
 
 # ----------------------------------------------------------------------------- helpers
-def wait_for(predicate, timeout: float, interval: float = 0.25):
+def wait_for(predicate, timeout: float, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something other than None, or ``timeout`` passes.
+
+    None means "not ready yet"; any other value, an empty list included, is the answer. (Treating
+    an empty list as "not ready" made every page without widgets wait the whole timeout.)
+    """
     end = time.monotonic() + timeout
     while True:
         value = predicate()
-        if value or time.monotonic() > end:
+        if value is not None or time.monotonic() > end:
             return value
         time.sleep(interval)
 
@@ -231,6 +238,22 @@ ANIMATIONS_JS = """
 return Array.from(document.querySelectorAll('div.animation')).map(a => {
   const img = a.querySelector('img');
   return {has_img: !!img, complete: !!img && img.complete, width: img ? img.naturalWidth : 0};
+});
+"""
+
+# Drive every matplotlib player the way a reader does, without any kernel: "Next frame" must show
+# a different frame image and move the slider to 1; "Last frame" must move the slider to its max.
+ANIMATION_CONTROLS_JS = """
+return Array.from(document.querySelectorAll('div.animation')).map((a, k) => {
+  const img = a.querySelector('img'), slider = a.querySelector('input[type="range"]');
+  const next = a.querySelector('button[title="Next frame"]'), last = a.querySelector('button[title="Last frame"]');
+  if (!img || !slider || !next || !last) return {index: k, error: 'player without image, slider or buttons'};
+  const first = img.src;
+  next.click();
+  const afterNext = {src_changed: img.src !== first, slider: slider.value};
+  last.click();
+  return {index: k, error: null, frames: parseInt(slider.max) + 1, src_changed: afterNext.src_changed,
+          slider_after_next: afterNext.slider, slider_after_last: slider.value, max: slider.max};
 });
 """
 
@@ -315,7 +338,8 @@ def test_page_renders(docname, server, driver):
     _Handler.errors.clear()
 
     driver.get(url)
-    wait_for(lambda: driver.execute_script("return document.readyState") == "complete", PAGE_LOAD_TIMEOUT_S)
+    wait_for(lambda: True if driver.execute_script("return document.readyState") == "complete" else None,
+             PAGE_LOAD_TIMEOUT_S)
 
     # --- widgets: every embedded view rendered (the embed manager works after 'load')
     widgets = wait_for(lambda: (lambda w: w if all(v["rendered"] for v in w) else None)(
@@ -327,6 +351,10 @@ def test_page_renders(docname, server, driver):
         for r in v["readouts"]:
             if not r:
                 problems.append(f"widget view #{v['index']}: a slider shows no value")
+
+    # a chapter whose live widgets need a kernel also offers a control that works without one
+    if re.match(r"book/\d\d_", docname) and widgets and not driver.execute_script(ANIMATIONS_JS):
+        problems.append("the page has ipywidgets (static in the HTML book) but no kernel-free player")
 
     # --- math: every .math element typeset by MathJax
     math = driver.execute_async_script(MATH_JS)
@@ -349,6 +377,14 @@ def test_page_renders(docname, server, driver):
     for k, anim in enumerate(driver.execute_script(ANIMATIONS_JS)):
         if not (anim["has_img"] and anim["complete"] and anim["width"] > 0):
             problems.append(f"animation player #{k} shows no frame image")
+    for player in driver.execute_script(ANIMATION_CONTROLS_JS):  # after the image checks: this moves the frames
+        if player["error"]:
+            problems.append(f"animation player #{player['index']}: {player['error']}")
+        elif player["frames"] < 2:
+            problems.append(f"animation player #{player['index']} has a single frame: nothing to scrub")
+        elif not (player["src_changed"] and player["slider_after_next"] == "1"
+                  and player["slider_after_last"] == player["max"]):
+            problems.append(f"animation player #{player['index']} does not respond to its buttons: {player}")
 
     # --- links and requests
     info = driver.execute_script(LINKS_JS)
