@@ -112,7 +112,7 @@ def hidden_state_gradient_norms(
         if not isinstance(inputs, Tensor) or inputs.dim() != 3 or inputs.shape[-1] != core.obs_dim:
             got = tuple(inputs.shape) if isinstance(inputs, Tensor) else type(inputs).__name__
             raise ValueError(f"inputs for a RecurrentQNetwork are observations (T, B, {core.obs_dim}), got {got}")
-        inputs = core.encoder(core._inputs(inputs, None))  # (T, B, features)
+        inputs = core.encode(inputs)  # (T, B, features)
         core = core.rnn
     step, input_size, hidden_size, is_lstm = _stepper(core)
     if not isinstance(inputs, Tensor) or inputs.dim() != 3 or inputs.shape[0] < 1:

@@ -178,6 +178,15 @@ class RecurrentQNetwork(_QNetworkBase):
         # grow towards 1 / (1 - gamma) = 100; a linear head alone needs huge weights to get there.
         self.head = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, n_actions))
 
+    def encode(self, obs: Tensor, prev_actions: Tensor | None = None) -> Tensor:
+        """The recurrent core's input sequence: ``obs`` (T, B, obs_dim) -> (T, B, features).
+
+        Normalizes the observations, appends the one-hot previous action (if the network uses
+        it; ``None`` or ``-1`` means "no previous action") and applies the encoder. ``forward``
+        starts with this; chapter 5 uses it to unroll the core by hand.
+        """
+        return self.encoder(self._inputs(obs, prev_actions))  # (T, B, features)
+
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> RecurrentState:
         zeros = torch.zeros(1, batch_size, self.hidden_size, device=device)
         return RecurrentState(zeros, zeros.clone() if self.cell == "lstm" else None)
@@ -203,7 +212,7 @@ class RecurrentQNetwork(_QNetworkBase):
         episode_starts: Tensor | None = None,
         prev_actions: Tensor | None = None,
     ) -> tuple[Tensor, RecurrentState]:
-        x = self.encoder(self._inputs(obs, prev_actions))  # (T, B, features)
+        x = self.encode(obs, prev_actions)  # (T, B, features)
         T, B = obs.shape[:2]
         if state is None:
             state = self.initial_state(B, obs.device)

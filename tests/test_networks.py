@@ -115,3 +115,19 @@ def test_normalizer_statistics_travel_in_the_state_dict():
     copy.load_state_dict(net.state_dict())
     obs = torch.randn(4, 3, 2)
     assert torch.equal(net(obs)[0], copy(obs)[0])
+
+
+@pytest.mark.parametrize("cell", CELL_TYPES)
+def test_encode_is_what_the_core_receives(cell):
+    """forward == head(core(encode(obs))) from a zero state; encode feeds the previous action in."""
+    torch.manual_seed(0)
+    net = RecurrentQNetwork(3, 2, hidden_size=8, cell=cell, normalize_obs=True)
+    obs, prev = torch.randn(5, 4, 3), torch.randint(-1, 2, (5, 4))
+    x = net.encode(obs, prev)
+    assert x.shape == (5, 4, 64)
+    out, _ = net.rnn(x)
+    q, _ = net(obs, None, None, prev)
+    assert torch.allclose(net.head(out), q, atol=1e-6)
+    assert not torch.allclose(net.encode(obs, prev), net.encode(obs, None)), "the previous action must matter"
+    with pytest.raises(ValueError, match=r"obs must have shape \(T, B, 3\)"):
+        net.encode(torch.randn(5, 3))
