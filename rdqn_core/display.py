@@ -28,16 +28,18 @@ from matplotlib.figure import Figure
 __all__ = ["CartPoleDrawing", "OfflinePlayer", "offline_jshtml", "offline_player"]
 
 # matplotlib's player markup: <i class="fa fa-..."></i> per button (matplotlib 3.x, _html_template)
+# Built from the two triangles and a bar, which every common font has; single-glyph media
+# symbols such as U+23EE (first) or U+23F8 (pause) show as empty boxes where no font has them.
 _BUTTON_SYMBOLS = {
-    "fa-minus": "&minus;",
-    "fa-fast-backward": "&#x23EE;",
-    "fa-step-backward": "&#x23EA;",
-    "fa-play fa-flip-horizontal": "&#x25C0;",
-    "fa-pause": "&#x23F8;",
-    "fa-play": "&#x25B6;",
-    "fa-step-forward": "&#x23E9;",
-    "fa-fast-forward": "&#x23ED;",
-    "fa-plus": "+",
+    "fa-minus": "&minus;",                          # slower
+    "fa-fast-backward": "|&#x25C0;&#x25C0;",        # first frame
+    "fa-step-backward": "|&#x25C0;",                # previous frame
+    "fa-play fa-flip-horizontal": "&#x25C0;",       # play backwards
+    "fa-pause": "||",                               # pause
+    "fa-play": "&#x25B6;",                          # play
+    "fa-step-forward": "&#x25B6;|",                 # next frame
+    "fa-fast-forward": "&#x25B6;&#x25B6;|",         # last frame
+    "fa-plus": "+",                                 # faster
 }
 _CDN_STYLESHEET = re.compile(r'<link\s+rel="stylesheet"\s+href="https?://[^"]*"\s*/?>')
 _REMOTE_REFERENCE = re.compile(r'\b(?:src|href)\s*=\s*"(?:https?:)?//', re.I)
