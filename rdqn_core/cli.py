@@ -2,8 +2,9 @@
 
     python -m rdqn_core train --env rdqn/MaskedCartPole-v0 --seed 0 --total-steps 30000 --out runs/drqn
     python -m rdqn_core evaluate --checkpoint runs/drqn/checkpoint.pt --episodes 20
+    python -m rdqn_core benchmark --env rdqn/MaskedCartPole-v0 --envs 1,4,16
 
-Both print one JSON object as their last line, for scripts to parse.
+Each prints one JSON object as its last line, for scripts to parse.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .benchmark import benchmark, format_benchmark
 from .config import TrainConfig
 from .trainer import evaluate, load_checkpoint, train
 
@@ -45,7 +47,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m rdqn_core", description="Train and evaluate (recurrent) DQN agents.")
+    parser = argparse.ArgumentParser(prog="python -m rdqn_core",
+                                     description="Train, evaluate and benchmark (recurrent) DQN agents.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train an agent; last line: a JSON summary")
     _add_config_arguments(p_train)
@@ -57,20 +60,35 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--seed", type=int, default=12345, help="seed of the first evaluation episode")
     p_eval.add_argument("--env", default=None, help="evaluate on this env instead of the training one")
     p_eval.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
+    p_bench = sub.add_parser("benchmark", help="env, acting and update throughput of a configuration on this "
+                                               "machine; prints a table, last line: JSON")
+    _add_config_arguments(p_bench)
+    p_bench.add_argument("--envs", type=_int_tuple, default=(1, 4, 16),
+                         help="numbers of vector environments to time acting with (default: 1,4,16)")
+    p_bench.add_argument("--act-steps", type=int, default=200, help="vector steps timed per row (default: 200)")
+    p_bench.add_argument("--updates", type=int, default=50, help="gradient steps timed (default: 50)")
+    p_bench.add_argument("--fill-steps", type=int, default=2000,
+                         help="env steps of random play that fill the replay before the updates (default: 2000)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "train":
+    if args.command in ("train", "benchmark"):
         values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-        if args.quiet:
+        if args.command == "benchmark" or args.quiet:
             values["progress"] = False
         try:
             config = TrainConfig(**values)
+            if args.command == "benchmark":
+                result = benchmark(config, args.envs, args.act_steps, args.updates, args.fill_steps)
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        if args.command == "benchmark":
+            print(format_benchmark(result))
+            print(json.dumps(result))
+            return 0
         result = train(config, out_dir=args.out)
         if args.out:
             from pathlib import Path

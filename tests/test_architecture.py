@@ -7,7 +7,8 @@ import sys
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "rdqn_core"
-LAYERS = ["utils", "envs", "stacking", "networks", "losses", "gradients", "replay", "diagnostics", "config", "agent", "trainer", "cli"]
+LAYERS = ["utils", "envs", "stacking", "networks", "losses", "gradients", "replay", "diagnostics", "config", "agent",
+          "trainer", "benchmark", "cli"]
 
 
 @pytest.mark.parametrize("module", LAYERS)
