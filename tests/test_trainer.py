@@ -139,3 +139,18 @@ def test_cli_rejects_bad_values(capsys):
     assert "batch_size must be a positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["train", "--cell", "transformer"])
+
+
+def test_glossary_defines_exactly_the_metrics_training_logs():
+    """book/glossary.md is the reader's reference for history and summary keys: no key undocumented, none stale."""
+    import pathlib
+    import re
+
+    glossary = (pathlib.Path(__file__).resolve().parents[1] / "book" / "glossary.md").read_text()
+    block = glossary.split("```{glossary}", 1)[1].split("```", 1)[0]
+    terms = set(re.findall(r"^([a-z_/]+)$", block, flags=re.MULTILINE))
+    result = train(TINY)
+    logged = set(result.history) | set(result.summary)
+    assert len(result.history["losses/td_loss"]) > 0 and len(result.history["eval/step"]) > 0  # all kinds logged
+    assert logged - terms == set(), f"logged but not in the glossary: {sorted(logged - terms)}"
+    assert terms - logged == set(), f"in the glossary but never logged: {sorted(terms - logged)}"
