@@ -39,19 +39,21 @@ FLICKER_CARTPOLE_ID = "rdqn/FlickerCartPole-v0"
 EnvSpec = str | Callable[[], gym.Env]
 
 
-class KeepObservationIndices(gym.ObservationWrapper):
+class KeepObservationIndices(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Keep only the observation components at ``indices`` of a 1-D Box observation.
 
     The new observation space is the old one restricted to those components, so
-    ``check_env`` and the networks see consistent bounds.
+    ``check_env`` and the networks see consistent bounds. The wrapper records its
+    arguments, so ``env.spec`` can rebuild the wrapped environment (gymnasium's convention).
     """
 
     def __init__(self, env: gym.Env, indices: Sequence[int]):
-        super().__init__(env)
+        indices = tuple(int(i) for i in indices)
+        gym.utils.RecordConstructorArgs.__init__(self, indices=indices)  # a subclass's own record comes first
+        gym.ObservationWrapper.__init__(self, env)
         space = env.observation_space
         if not isinstance(space, spaces.Box) or len(space.shape) != 1:
             raise ValueError(f"KeepObservationIndices needs a 1-D Box observation space, got {space}")
-        indices = tuple(int(i) for i in indices)
         if not indices:
             raise ValueError("indices is empty; keep at least one observation component")
         bad = [i for i in indices if not 0 <= i < space.shape[0]]
@@ -74,10 +76,11 @@ class MaskVelocity(KeepObservationIndices):
     CARTPOLE_POSITIONS = (0, 2)  # x, theta; dropped: x_dot (1), theta_dot (3)
 
     def __init__(self, env: gym.Env):
+        gym.utils.RecordConstructorArgs.__init__(self)  # rebuilt as MaskVelocity(env), without indices
         super().__init__(env, self.CARTPOLE_POSITIONS)
 
 
-class FlickerObservation(gym.ObservationWrapper):
+class FlickerObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """With probability ``p`` each observation is replaced by zeros (a "blank frame").
 
     Hausknecht & Stone (2015) used flickering Atari screens; here the vector analogue.
@@ -86,7 +89,8 @@ class FlickerObservation(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env, p: float = 0.5):
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, p=p)
+        gym.ObservationWrapper.__init__(self, env)
         if not 0.0 <= p < 1.0:
             raise ValueError(f"flicker probability p must be in [0, 1), got {p}")
         space = env.observation_space

@@ -11,7 +11,7 @@ from rdqn_core import (FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, FlickerObservati
 @pytest.mark.parametrize("env_id", [MASKED_CARTPOLE_ID, FLICKER_CARTPOLE_ID])
 def test_registered_envs_pass_env_checker(env_id):
     env = gym.make(env_id)
-    check_env(env.unwrapped if False else env, skip_render_check=True)
+    check_env(env, skip_render_check=True)
     assert env.spec.max_episode_steps == 500
 
 
@@ -82,3 +82,19 @@ def test_vector_env_uses_same_step_autoreset():
             break
     else:
         pytest.fail("no episode ended")
+
+
+@pytest.mark.parametrize("wrap", [lambda e: KeepObservationIndices(e, (3, 0)), MaskVelocity,
+                                  lambda e: FlickerObservation(e, p=0.7)])
+def test_wrappers_record_their_arguments_so_the_spec_rebuilds_them(wrap):
+    env = wrap(gym.make("CartPole-v1"))
+    rebuilt = gym.make(env.spec)
+    assert type(rebuilt) is type(env) and rebuilt.observation_space == env.observation_space
+    for _ in range(2):
+        first, _ = env.reset(seed=5)
+        again, _ = rebuilt.reset(seed=5)
+        np.testing.assert_array_equal(first, again)
+        for _ in range(20):
+            a, _, _, _, _ = env.step(1)
+            b, _, _, _, _ = rebuilt.step(1)
+            np.testing.assert_array_equal(a, b)
