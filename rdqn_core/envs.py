@@ -132,7 +132,11 @@ def _load_callable(spec: str) -> Callable[..., gym.Env]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise ValueError(f"cannot import module {module_name!r} from env spec {spec!r}: {err}") from err
+        raise ValueError(
+            f"cannot import module {module_name!r} from env spec {spec!r}: {err}. The module must be importable: "
+            "install it, or run `python -m rdqn_core` from the folder that contains it (`python -m` puts the "
+            "current folder on the import path; the `rdqn` command does not)"
+        ) from err
     try:
         return getattr(module, attr)
     except AttributeError as err:

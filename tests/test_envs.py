@@ -58,7 +58,7 @@ def test_module_callable_spec():
     assert env.observation_space.shape == (2,)
     with pytest.raises(ValueError, match="has no attribute 'nope'"):
         make_env("rdqn_core.envs:nope")
-    with pytest.raises(ValueError, match="cannot import module"):
+    with pytest.raises(ValueError, match="cannot import module .*python -m rdqn_core. from the folder"):
         make_env("no_such_module_xyz:make")
 
 
