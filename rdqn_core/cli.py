@@ -1,6 +1,7 @@
 """Command line generated from :class:`~rdqn_core.config.TrainConfig`.
 
     python -m rdqn_core train --env rdqn/MaskedCartPole-v0 --seed 0 --total-steps 30000 --out runs/drqn
+    python -m rdqn_core train --env rdqn/MaskedCartPole-v0 --cell mlp      # memoryless DQN baseline
     python -m rdqn_core evaluate --checkpoint runs/drqn/checkpoint.pt --episodes 20
     python -m rdqn_core benchmark --env rdqn/MaskedCartPole-v0 --envs 1,4,16
 
@@ -42,8 +43,25 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = "--env" if f.name == "env_id" else "--" + f.name.replace("_", "-")
         kind = {bool: _bool, int: int, float: float, str: str}.get(type(f.default), _int_tuple)
-        parser.add_argument(flag, dest=f.name, type=kind, default=f.default, choices=f.metadata.get("choices"),
+        # Flags the user does not give stay out of the namespace (SUPPRESS), so that `--cell mlp` can take the
+        # memoryless defaults of TrainConfig.memoryless() for them instead of the DRQN ones.
+        parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, choices=f.metadata.get("choices"),
                             help=f"{f.metadata['help']} (default: {f.default!r})")
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's TrainConfig: the flags given, the rest from the defaults (memoryless ones for ``--cell mlp``).
+
+    A memoryless DQN has no use for sequence windows, burn-in, stored states or the previous action, so
+    ``--cell mlp`` alone gives ``TrainConfig.memoryless()``; a flag given explicitly always wins, and a
+    combination that makes no sense (``--cell mlp --seq-len 8``) is still rejected by TrainConfig.
+    """
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if args.command == "benchmark" or args.quiet:
+        given["progress"] = False
+    if given.get("cell") == "mlp":
+        return TrainConfig.memoryless(**given)
+    return TrainConfig(**given)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,11 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("train", "benchmark"):
-        values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-        if args.command == "benchmark" or args.quiet:
-            values["progress"] = False
         try:
-            config = TrainConfig(**values)
+            config = _config_from_args(args)
             if args.command == "benchmark":
                 result = benchmark(config, args.envs, args.act_steps, args.updates, args.fill_steps)
         except ValueError as err:

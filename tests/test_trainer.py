@@ -154,3 +154,19 @@ def test_glossary_defines_exactly_the_metrics_training_logs():
     assert len(result.history["losses/td_loss"]) > 0 and len(result.history["eval/step"]) > 0  # all kinds logged
     assert logged - terms == set(), f"logged but not in the glossary: {sorted(logged - terms)}"
     assert terms - logged == set(), f"in the glossary but never logged: {sorted(terms - logged)}"
+
+
+def test_cli_config_takes_memoryless_defaults_for_cell_mlp(capsys):
+    from rdqn_core.cli import _config_from_args, build_parser
+
+    def config(*flags):
+        return _config_from_args(build_parser().parse_args(["train", *flags]))
+
+    assert config() == TrainConfig()
+    assert config("--cell", "gru", "--seq-len", "4") == TrainConfig(cell="gru", seq_len=4)
+    assert config("--cell", "mlp") == TrainConfig.memoryless()
+    assert config("--cell", "mlp", "--hidden-size", "16", "--prev-action-input", "true") == \
+        TrainConfig.memoryless(hidden_size=16, prev_action_input=True)  # a flag given explicitly wins
+    assert config("--cell", "mlp", "--quiet").progress is False
+    assert cli_main(["train", "--cell", "mlp", "--seq-len", "8", "--quiet"]) == 2  # still no sense: rejected
+    assert "has no memory" in capsys.readouterr().err
