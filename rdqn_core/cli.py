@@ -19,7 +19,9 @@ import numpy as np
 
 from .benchmark import benchmark, format_benchmark
 from .config import TrainConfig
+from .envs import check_spaces, make_env
 from .trainer import evaluate, load_checkpoint, train
+from .utils import get_device
 
 __all__ = ["main", "build_parser"]
 
@@ -90,11 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_usable(config: TrainConfig) -> None:
+    """Fail before training, with the ValueError's message, on a device or environment this run cannot use."""
+    get_device(config.device)
+    env = make_env(config.env_id)
+    try:
+        check_spaces(env.observation_space, env.action_space)
+    finally:
+        env.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("train", "benchmark"):
         try:
             config = _config_from_args(args)
+            _check_usable(config)
             if args.command == "benchmark":
                 result = benchmark(config, args.envs, args.act_steps, args.updates, args.fill_steps)
         except ValueError as err:

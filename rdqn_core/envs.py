@@ -180,8 +180,8 @@ def check_spaces(observation_space: spaces.Space, action_space: spaces.Space) ->
         raise ValueError(f"rdqn needs a Box observation space, got {observation_space}")
     if not isinstance(action_space, spaces.Discrete):
         raise ValueError(
-            f"rdqn needs a Discrete action space, got {action_space}; discretize continuous "
-            "actions first (e.g. gymnasium's DiscretizeAction wrapper or a bins wrapper)"
+            f"rdqn needs a Discrete action space, got {action_space}; discretize continuous actions first, "
+            "e.g. gymnasium.wrappers.DiscretizeAction(env, bins=5) (the README's 'Your own environment' shows how)"
         )
     if action_space.n < 2:
         raise ValueError(f"a Discrete action space needs at least 2 actions, got {action_space.n}")

@@ -139,6 +139,13 @@ def test_cli_rejects_bad_values(capsys):
     assert "batch_size must be a positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["train", "--cell", "transformer"])
+    # device and environment are checked before training starts: a message and exit status 2, not a traceback
+    assert cli_main(["train", "--device", "tpu", "--quiet"]) == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+    assert cli_main(["train", "--env", "CartPol-v1", "--quiet"]) == 2
+    assert "Did you mean CartPole-v1" in capsys.readouterr().err
+    assert cli_main(["train", "--env", "Pendulum-v1", "--quiet"]) == 2
+    assert "needs a Discrete action space" in capsys.readouterr().err
 
 
 def test_glossary_defines_exactly_the_metrics_training_logs():
