@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .config import TrainConfig
+from .diagnostics import collect_experience
 from .envs import check_spaces, make_vector_env
 from .trainer import build_agent, build_replay
 from .utils import get_device, seed_everything
@@ -118,27 +119,7 @@ def benchmark(config: TrainConfig, num_envs: Sequence[int] = (1, 4, 16), act_ste
 
     # fill a replay by random play through the network (stored states stay consistent), then time updates
     replay = build_replay(config, obs_dim, agent)
-    envs = make_vector_env(config.env_id, config.num_envs)
-    try:
-        obs, _ = envs.reset(seed=config.seed)
-        obs = obs.reshape(config.num_envs, -1)
-        state = agent.initial_state(config.num_envs)
-        starts, prev = np.ones(config.num_envs, np.float32), np.full(config.num_envs, -1)
-        for _ in range(max(1, fill_steps // config.num_envs)):
-            if state is not None:
-                state = state.masked(torch.as_tensor(1.0 - starts, device=device))
-            stored = state
-            actions, state, _ = agent.act(obs, state, starts, prev, 1.0, rng)
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
-            next_obs = next_obs.reshape(config.num_envs, -1)
-            done = terminated | truncated
-            final_obs = next_obs.copy()
-            if done.any():
-                final_obs[info["_final_obs"]] = np.stack(info["final_obs"][info["_final_obs"]]).reshape(-1, obs_dim)
-            replay.add(obs, actions, rewards, terminated, truncated, final_obs, prev, stored)
-            starts, prev, obs = done.astype(np.float32), np.where(done, -1, actions), next_obs
-    finally:
-        envs.close()
+    collect_experience(agent.online, config.env_id, replay, fill_steps, epsilon=1.0, seed=config.seed)
     for _ in range(warmup_updates):
         agent.update(replay.sample(config.batch_size, rng, device))
     batches = [replay.sample(config.batch_size, rng, device) for _ in range(updates)]  # sampling is not timed

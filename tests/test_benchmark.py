@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from rdqn_core import QAgent, TrainConfig
+import rdqn_core.benchmark as benchmark_module
+from rdqn_core import QAgent, TrainConfig, collect_experience
 from rdqn_core.benchmark import benchmark, format_benchmark
 from rdqn_core.cli import main as cli_main
 
@@ -24,14 +25,19 @@ def test_benchmark_times_every_row_and_the_requested_updates(monkeypatch):
         calls["act_batch_sizes"].append(len(obs))
         return original_act(self, obs, *args)
 
+    def count_fill(network, env, replay, steps, **kwargs):
+        calls["fill_steps"] = steps
+        return collect_experience(network, env, replay, steps, **kwargs)
+
     monkeypatch.setattr(QAgent, "update", count_update)
     monkeypatch.setattr(QAgent, "act", count_act)
+    monkeypatch.setattr(benchmark_module, "collect_experience", count_fill)
     result = benchmark(SMALL, num_envs=(1, 3), act_steps=5, updates=4, fill_steps=200, warmup_updates=2)
     assert [row["num_envs"] for row in result["rows"]] == [1, 3]
     assert all(row["env_steps_per_s"] > 0 and row["act_steps_per_s"] > 0 for row in result["rows"])
     assert calls["update"] == 2 + 4  # warm-up and timed updates, nothing else
-    # acting rows go through the network with one state per env: batches of 1 and 3 (plus fill at num_envs=2)
-    assert {1, 3, SMALL.num_envs} == set(calls["act_batch_sizes"])
+    # acting rows go through the agent with one state per env: batches of 1 and 3; the replay is filled once
+    assert {1, 3} == set(calls["act_batch_sizes"]) and calls["fill_steps"] == 200
     assert result["update_ms"] > 0 and result["updates_per_s"] == pytest.approx(1e3 / result["update_ms"])
     assert result["peak_rss_mb"] > 10 and result["cuda_peak_mb"] is None and result["device"] == "cpu"
     table = format_benchmark(result)
