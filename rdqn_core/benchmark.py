@@ -32,6 +32,8 @@ from .utils import get_device, seed_everything
 
 __all__ = ["benchmark", "format_benchmark"]
 
+BLOCKS = 5  # timed blocks per acting row
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -44,7 +46,11 @@ def _peak_rss_mb() -> float:
 
 
 def _steps_per_second(config: TrainConfig, num_envs: int, steps: int, agent=None, device=None) -> float:
-    """Env steps per second over ``steps`` vector steps, random actions or the agent's greedy ones."""
+    """Env steps per second over ``steps`` vector steps, random actions or the agent's greedy ones.
+
+    The steps are timed in five blocks and the median block's rate is returned, so that a pause caused by
+    another job on a shared machine does not decide the figure.
+    """
     envs = make_vector_env(config.env_id, num_envs)
     try:
         obs, _ = envs.reset(seed=config.seed)
@@ -53,11 +59,14 @@ def _steps_per_second(config: TrainConfig, num_envs: int, steps: int, agent=None
         state = agent.initial_state(num_envs) if agent is not None else None
         starts, prev = np.ones(num_envs, np.float32), np.full(num_envs, -1)
         warmup = min(10, steps)  # untimed: the first forward passes pay for one-off kernel setup
-        t0 = time.perf_counter()
-        for i in range(warmup + steps):
-            if i == warmup:
+        block_ends = {warmup + round(steps * (k + 1) / BLOCKS) for k in range(BLOCKS)}
+        marks = []  # (step index, time) at the start of each block and at the end
+        for i in range(warmup + steps + 1):
+            if i == warmup or i in block_ends:
                 _sync(device or torch.device("cpu"))
-                t0 = time.perf_counter()
+                marks.append((i, time.perf_counter()))
+            if i == warmup + steps:
+                break
             if agent is None:
                 actions = envs.action_space.sample()
             else:
@@ -68,8 +77,8 @@ def _steps_per_second(config: TrainConfig, num_envs: int, steps: int, agent=None
             obs = obs.reshape(num_envs, -1)
             done = terminated | truncated
             starts, prev = done.astype(np.float32), np.where(done, -1, actions)
-        _sync(device or torch.device("cpu"))
-        return steps * num_envs / (time.perf_counter() - t0)
+        rates = [(i1 - i0) * num_envs / (t1 - t0) for (i0, t0), (i1, t1) in zip(marks, marks[1:]) if i1 > i0]
+        return float(np.median(rates))
     finally:
         envs.close()
 
@@ -86,8 +95,9 @@ def benchmark(config: TrainConfig, num_envs: Sequence[int] = (1, 4, 16), act_ste
         fill_steps: env steps of random play that fill the replay before the updates.
 
     Returns:
-        ``{"device", "config", "rows", "update_ms", "updates_per_s", "peak_rss_mb",
+        ``{"device", "config", "rows", "update_ms", "update_ms_quartiles", "updates_per_s", "peak_rss_mb",
         "cuda_peak_mb"}``; each row is ``{"num_envs", "env_steps_per_s", "act_steps_per_s"}``.
+        ``update_ms`` is the median time of one gradient step (each timed on its own), with its quartiles;
         ``cuda_peak_mb`` is ``None`` on a CPU.
 
     Raises:
@@ -123,19 +133,22 @@ def benchmark(config: TrainConfig, num_envs: Sequence[int] = (1, 4, 16), act_ste
     for _ in range(warmup_updates):
         agent.update(replay.sample(config.batch_size, rng, device))
     batches = [replay.sample(config.batch_size, rng, device) for _ in range(updates)]  # sampling is not timed
-    _sync(device)
-    t0 = time.perf_counter()
+    update_ms = []  # each update timed on its own: the median resists the other jobs of a shared machine
     for batch in batches:
+        _sync(device)
+        t0 = time.perf_counter()
         agent.update(batch)
-    _sync(device)
-    update_s = (time.perf_counter() - t0) / updates
+        _sync(device)
+        update_ms.append((time.perf_counter() - t0) * 1e3)
+    q25, median, q75 = np.percentile(update_ms, [25, 50, 75])
     return {
         "device": str(device),
         "config": {k: v for k, v in dataclasses.asdict(config).items()
                    if k in ("env_id", "cell", "hidden_size", "batch_size", "seq_len", "burn_in", "n_steps")},
         "rows": rows,
-        "update_ms": update_s * 1e3,
-        "updates_per_s": 1.0 / update_s,
+        "update_ms": float(median),
+        "update_ms_quartiles": [float(q25), float(q75)],
+        "updates_per_s": 1e3 / float(median),
         "peak_rss_mb": _peak_rss_mb(),
         "cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None,
     }
@@ -149,7 +162,9 @@ def format_benchmark(result: dict[str, Any]) -> str:
              f"{'num_envs':>8}  {'env steps/s (random)':>20}  {'env steps/s (acting)':>20}"]
     for row in result["rows"]:
         lines.append(f"{row['num_envs']:>8}  {row['env_steps_per_s']:>20,.0f}  {row['act_steps_per_s']:>20,.0f}")
-    lines.append(f"update: {result['update_ms']:.2f} ms per gradient step ({result['updates_per_s']:.0f} per s)")
+    q25, q75 = result["update_ms_quartiles"]
+    lines.append(f"update: {result['update_ms']:.2f} ms per gradient step, median (quartiles {q25:.2f}-{q75:.2f} ms; "
+                 f"{result['updates_per_s']:.0f} per s)")
     memory = f"peak RSS {result['peak_rss_mb']:.0f} MB"
     if result["cuda_peak_mb"] is not None:
         memory += f", CUDA peak allocated {result['cuda_peak_mb']:.0f} MB"

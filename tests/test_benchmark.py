@@ -39,6 +39,8 @@ def test_benchmark_times_every_row_and_the_requested_updates(monkeypatch):
     # acting rows go through the agent with one state per env: batches of 1 and 3; the replay is filled once
     assert {1, 3} == set(calls["act_batch_sizes"]) and calls["fill_steps"] == 200
     assert result["update_ms"] > 0 and result["updates_per_s"] == pytest.approx(1e3 / result["update_ms"])
+    q25, q75 = result["update_ms_quartiles"]
+    assert 0 < q25 <= result["update_ms"] <= q75
     assert result["peak_rss_mb"] > 10 and result["cuda_peak_mb"] is None and result["device"] == "cpu"
     table = format_benchmark(result)
     assert "ms per gradient step" in table and len(table.splitlines()) == 2 + 2 + 2
