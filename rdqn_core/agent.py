@@ -1,7 +1,19 @@
-"""The Q-learning agent: epsilon-greedy acting with a carried memory, TD updates, target sync.
+"""The Q-learning agent: epsilon-greedy acting with a carried memory, TD updates, target sync (Chapters 3 and 4).
 
 One class serves both the memoryless DQN (an :class:`~rdqn_core.networks.MLPQNetwork` on
 windows of one step) and the DRQN (a recurrent network on windows with burn-in).
+
+The update follows R2D2 (Kapturowski et al., 2019). A replayed window is
+``[burn-in | trained steps | n-step look-ahead]``:
+
+* the **burn-in** only produces the memory the trained steps start from: it runs
+  without gradient, for the online and the target network alike;
+* the **trained steps** run with gradient, from that memory; the loss sits on them alone;
+* the **look-ahead** supplies the bootstrap values (the online network's argmax for
+  Double DQN and the target network's value of it): it runs without gradient.
+
+Observations are normalized and one-hot encoded once per update, for both networks,
+which share one :class:`~rdqn_core.networks.ObservationNormalizer`.
 """
 from __future__ import annotations
 
@@ -10,12 +22,12 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .config import TrainConfig
-from .losses import n_step_td_targets, td_loss
-from .networks import RecurrentState
-from .replay import SequenceBatch
+from .rollout import act_epsilon_greedy
+from .losses import double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, td_loss
+from .types import RecurrentState, SequenceBatch
 
 __all__ = ["QAgent", "epsilon_at"]
 
@@ -27,12 +39,19 @@ def epsilon_at(step: int, start: float, end: float, decay_steps: int) -> float:
     return end + (start - end) * max(0.0, 1.0 - step / decay_steps)
 
 
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    try:  # the fused kernel exists on CPU from torch 2.4 on
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):  # pragma: no cover - older torch
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 class QAgent:
     """Online and target Q-networks, an Adam optimizer and the update rule.
 
     Args:
         network: an ``MLPQNetwork`` or ``RecurrentQNetwork`` (see ``build_q_network``).
-        config: the run's :class:`TrainConfig` (gamma, n_steps, loss, clipping, target sync).
+        config: the run's :class:`TrainConfig` (gamma, n_steps, burn-in, loss, clipping, target sync).
         device: where the networks live; batches must be sampled onto the same device.
     """
 
@@ -40,7 +59,15 @@ class QAgent:
         self.config, self.device = config, device
         self.online = network.to(device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate, fused=True)
+        # one normalizer for both networks: the target sees observations exactly as the online net does
+        self.target.normalizer = self.online.normalizer
+        self.optimizer = _adam(self.online.parameters(), config.learning_rate)
+        self.scheduler = None
+        if config.lr_end is not None:
+            total = max(1, config.expected_updates())
+            end_factor = config.lr_end / config.learning_rate
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer, lambda u: 1.0 + (end_factor - 1.0) * min(1.0, u / total))
         self.n_actions = network.n_actions
         self.updates = 0
 
@@ -48,79 +75,113 @@ class QAgent:
     def is_recurrent(self) -> bool:
         return self.online.is_recurrent
 
+    @property
+    def normalizer(self):
+        return self.online.normalizer
+
     def initial_state(self, batch_size: int) -> RecurrentState | None:
         return self.online.initial_state(batch_size, self.device)
 
-    @torch.no_grad()
     def act(self, obs: np.ndarray, state: RecurrentState | None, episode_starts: np.ndarray,
             prev_actions: np.ndarray, epsilon: float, rng: np.random.Generator
             ) -> tuple[np.ndarray, RecurrentState | None, np.ndarray]:
-        """Epsilon-greedy actions for a batch of environments, one step.
+        """Epsilon-greedy actions of the online network: :func:`~rdqn_core.rollout.act_epsilon_greedy`."""
+        return act_epsilon_greedy(self.online, obs, state, episode_starts, prev_actions, epsilon, rng)
 
-        Args:
-            obs: (B, obs_dim) current observations.
-            state: memory per environment from the previous call (or ``initial_state(B)``).
-            episode_starts: (B,) 1 where ``obs`` is the first of an episode: that env's memory is reset.
-            prev_actions: (B,) previous action per env, -1 at an episode start.
-            epsilon: probability of a uniformly random action (0: greedy).
-            rng: generator for the exploration coin flips (seeded for reproducibility).
+    def _burn_in(self, network: nn.Module, x: Tensor, batch: SequenceBatch) -> RecurrentState | None:
+        """The memory entering the first trained step: ``network`` run over the burn-in, no gradient."""
+        burn = self.config.burn_in
+        if burn == 0 or not network.is_recurrent:
+            return batch.initial_state
+        with torch.no_grad():
+            return network.advance(x[:burn], batch.initial_state)
 
-        Returns:
-            actions (B,), the new state, and the Q-values (B, n_actions) used.
-        """
-        obs_t = torch.as_tensor(np.asarray(obs, np.float32), device=self.device).reshape(1, len(obs), -1)
-        starts = torch.as_tensor(np.asarray(episode_starts, np.float32), device=self.device).view(1, -1)
-        prev = torch.as_tensor(np.asarray(prev_actions, np.int64), device=self.device).view(1, -1)
-        q, state = self.online(obs_t, state, starts, prev)
-        q = q[0].cpu().numpy()
-        actions = q.argmax(axis=1)
-        explore = rng.random(len(actions)) < epsilon
-        actions = np.where(explore, rng.integers(self.n_actions, size=len(actions)), actions)
-        return actions, state, q
+    def update(self, batch: SequenceBatch) -> dict[str, Tensor]:
+        """One gradient step on a batch of windows; returns the logged metrics as 0-dim tensors.
 
-    def update(self, batch: SequenceBatch) -> dict[str, float]:
-        """One gradient step on a batch of windows; returns the logged metrics.
-
-        Raises ``FloatingPointError`` as soon as the loss is NaN or infinite, naming the
-        usual causes, instead of training on garbage.
+        Nothing here waits for the device (no ``.item()``): the caller reads the metrics when it
+        logs them. The trainer checks there that the loss stayed finite.
         """
         cfg = self.config
-        q, _ = self.online(batch.obs, batch.initial_state, batch.episode_starts, batch.prev_actions)  # (W+1, B, A)
-        if self.online.normalizer is not None:  # the target sees observations the way the online net does
-            self.target.normalizer.load_state_dict(self.online.normalizer.state_dict())
+        burn, seq = cfg.burn_in, cfg.seq_len
+        trained = slice(burn, burn + seq)
         with torch.no_grad():
-            q_target, _ = self.target(batch.obs, batch.initial_state, batch.episode_starts, batch.prev_actions)
-        q_taken = q[:-1].gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)  # (W, B)
-        targets = n_step_td_targets(batch.rewards, batch.terminated, batch.truncated, batch.valid,
-                                    q_target[1:], q[1:].detach() if cfg.double_dqn else None,
-                                    cfg.gamma, cfg.n_steps)
-        loss = td_loss(q_taken, targets, batch.loss_mask, cfg.loss)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"TD loss became {loss.item()} at update {self.updates}; usual causes: learning_rate "
-                f"{cfg.learning_rate} too high, max_grad_norm={cfg.max_grad_norm} (0 = no clipping), "
-                "or NaN/inf in observations or rewards")
+            x = self.online.inputs(batch.obs, batch.prev_actions)  # (W + 1, B, in_dim), shared by both networks
+        starts_after = batch.episode_starts[burn:]  # only its first row can hold a start (a window never
+        # reaches into the next episode), so every pass from the burn-in on takes the fused path
+
+        # online: burn-in without gradient -> trained steps with gradient -> look-ahead without gradient
+        state = self._burn_in(self.online, x, batch)
+        q_trained, state = self.online.unroll(x[trained], state, starts_after[:seq], resets_inside=False)
+        with torch.no_grad():
+            state = state.detach() if state is not None else None
+            q_ahead, _ = self.online.unroll(x[burn + seq:], state, starts_after[seq:], resets_inside=False)
+            target_state = self._burn_in(self.target, x, batch)
+            q_target, _ = self.target.unroll(x[burn:], target_state, starts_after, resets_inside=False)
+            # bootstrap values of observations burn + 1 .. W, i.e. for transitions burn .. W - 1
+            q_next_target = q_target[1:]
+            if cfg.double_dqn:
+                q_next_online = torch.cat([q_trained.detach(), q_ahead])[1:]
+                bootstrap = double_q_bootstrap(q_next_target, q_next_online)  # (seq + n, B)
+            else:
+                bootstrap = max_q_bootstrap(q_next_target)
+            parts = batch.return_parts
+            if parts is None or batch.parts_gamma != cfg.gamma:
+                parts = n_step_return_parts(batch.rewards, batch.terminated, batch.truncated, batch.valid,
+                                            cfg.gamma, cfg.n_steps)
+            parts = type(parts)(parts.sums[trained], parts.discounts[trained], (parts.index[trained] - burn).clamp(min=0))
+            targets = n_step_targets(parts, bootstrap)  # (seq, B)
+        actions = batch.actions[trained]
+        q_taken = q_trained.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # (seq, B)
+        mask = batch.loss_mask[trained]
+        loss = td_loss(q_taken, targets, mask, cfg.loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
         grad_norm = nn.utils.clip_grad_norm_(self.online.parameters(), max_norm, foreach=True)
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         self.updates += 1
-        self._sync_target()
-        mask = batch.loss_mask
-        grad_norm = grad_norm.item()
-        return {
-            "losses/td_loss": loss.item(),
-            "losses/grad_norm": grad_norm,  # before clipping
-            "losses/clipped": float(grad_norm > max_norm),
-            "losses/q_mean": (q_taken * mask).sum().item() / max(mask.sum().item(), 1.0),
-        }
+        self.sync_target()
+        with torch.no_grad():
+            mask_f = mask.to(q_taken.dtype)
+            return {
+                "losses/td_loss": loss.detach(),
+                "losses/grad_norm": grad_norm.detach(),  # before clipping
+                "losses/clipped": (grad_norm > max_norm).float(),
+                "losses/q_mean": (q_taken.detach() * mask_f).sum() / mask_f.sum().clamp(min=1.0),
+            }
 
-    def _sync_target(self) -> None:
+    def sync_target(self) -> None:
+        """Every ``target_update_period`` updates, move the target by ``target_tau`` towards the online net.
+
+        ``target_tau = 1`` is a hard copy every period (DQN); ``tau < 1`` with period 1 is Polyak
+        averaging after every update. Called by :meth:`update`.
+        """
         cfg = self.config
-        if cfg.target_tau < 1.0:  # Polyak averaging every update
-            with torch.no_grad():
+        if self.updates % cfg.target_update_period:
+            return
+        with torch.no_grad():
+            if cfg.target_tau >= 1.0:
                 for p_t, p in zip(self.target.parameters(), self.online.parameters()):
-                    p_t.lerp_(p, cfg.target_tau)
-        elif self.updates % cfg.target_update_period == 0:
-            self.target.load_state_dict(self.online.state_dict())
+                    p_t.copy_(p)
+            else:
+                torch._foreach_lerp_(list(self.target.parameters()), list(self.online.parameters()), cfg.target_tau)
+
+    def state_dict(self) -> dict:
+        """Everything an interrupted run needs to go on: both networks, the optimizer, the update count."""
+        out = {"online": self.online.state_dict(), "target": self.target.state_dict(),
+               "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+        if self.scheduler is not None:
+            out["scheduler"] = self.scheduler.state_dict()
+        return out
+
+    def load_state_dict(self, state: dict) -> None:
+        self.online.load_state_dict(state["online"])
+        self.target.load_state_dict(state["target"])
+        if "optimizer" in state:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.updates = int(state["updates"])

@@ -13,17 +13,21 @@ import argparse
 import dataclasses
 import json
 import sys
+import types
+import typing
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from .benchmark import benchmark, format_benchmark
+from .checkpoint import load_training_config
 from .config import TrainConfig
 from .envs import check_spaces, make_env
 from .trainer import evaluate, load_checkpoint, train
 from .utils import get_device
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "config_to_argv"]
 
 
 def _bool(text: str) -> bool:
@@ -41,14 +45,65 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 64,64, got {text!r}") from None
 
 
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"p\": 0.3}}', got {text!r} ({err})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object like '{{\"p\": 0.3}}', got {text!r}")
+    return value
+
+
+def _or_none(parse):
+    def parse_or_none(text: str):
+        return None if text.lower() in ("none", "null") else parse(text)
+    parse_or_none.__name__ = getattr(parse, "__name__", "value") + " or none"
+    return parse_or_none
+
+
+def _parser_for(annotation) -> callable:
+    """The argparse ``type`` for a TrainConfig field, from its annotation (``int | None`` accepts 'none')."""
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            raise TypeError(f"unsupported config annotation {annotation}")
+        return _or_none(_parser_for(inner[0]))
+    origin = typing.get_origin(annotation) or annotation
+    parsers = {bool: _bool, int: int, float: float, str: str, tuple: _int_tuple, dict: _json_object}
+    if origin not in parsers:
+        raise TypeError(f"no command-line parser for config annotation {annotation}")
+    return parsers[origin]
+
+
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         flag = "--env" if f.name == "env_id" else "--" + f.name.replace("_", "-")
-        kind = {bool: _bool, int: int, float: float, str: str}.get(type(f.default), _int_tuple)
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         # Flags the user does not give stay out of the namespace (SUPPRESS), so that `--cell mlp` can take the
         # memoryless defaults of TrainConfig.memoryless() for them instead of the DRQN ones.
-        parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, choices=f.metadata.get("choices"),
-                            help=f"{f.metadata['help']} (default: {f.default!r})")
+        parser.add_argument(flag, dest=f.name, type=_parser_for(hints[f.name]), default=argparse.SUPPRESS,
+                            choices=f.metadata.get("choices"), help=f"{f.metadata['help']} (default: {default!r})")
+
+
+def config_to_argv(config: TrainConfig) -> list[str]:
+    """Command-line flags that rebuild ``config`` (the inverse of the parser; tested field by field)."""
+    argv = []
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(config, f.name)
+        flag = "--env" if f.name == "env_id" else "--" + f.name.replace("_", "-")
+        if value is None:
+            text = "none"
+        elif isinstance(value, tuple):
+            text = ",".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        argv += [flag, text]
+    return argv
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -59,8 +114,11 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     combination that makes no sense (``--cell mlp --seq-len 8``) is still rejected by TrainConfig.
     """
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    if args.command == "benchmark" or args.quiet:
+    if args.command == "benchmark" or getattr(args, "quiet", False):
         given["progress"] = False
+    if getattr(args, "resume", None):
+        stored = load_training_config(Path(args.resume) / "resume.pt")
+        return dataclasses.replace(stored, **given)
     if given.get("cell") == "mlp":
         return TrainConfig.memoryless(**given)
     return TrainConfig(**given)
@@ -72,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p_train = sub.add_parser("train", help="train an agent; last line: a JSON summary")
     _add_config_arguments(p_train)
-    p_train.add_argument("--out", default=None, help="folder for checkpoint.pt, best.pt and history.json")
+    p_train.add_argument("--out", default=None, help="folder for progress.csv (written as the run goes), "
+                         "checkpoint.pt, best.pt, resume.pt, envs.pkl and history.json")
+    p_train.add_argument("--resume", default=None, metavar="DIR",
+                         help="continue the run stored in DIR (its resume.pt); flags given override only "
+                              "total-steps, eval-every, eval-episodes, solve-threshold, checkpoint-every, "
+                              "device, torch-threads, progress")
     p_train.add_argument("--quiet", action="store_true", help="no progress bar (same as --progress false)")
     p_eval = sub.add_parser("evaluate", help="greedy evaluation of a checkpoint; last line: a JSON summary")
     p_eval.add_argument("--checkpoint", required=True, help="path to a checkpoint.pt written by train")
@@ -95,11 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_usable(config: TrainConfig) -> None:
     """Fail before training, with the ValueError's message, on a device or environment this run cannot use."""
     get_device(config.device)
-    env = make_env(config.env_id)
+    env = make_env(config.env_id, **config.env_kwargs)
     try:
         check_spaces(env.observation_space, env.action_space)
     finally:
         env.close()
+
+
+def _error(message: object) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,21 +178,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             _check_usable(config)
             if args.command == "benchmark":
                 result = benchmark(config, args.envs, args.act_steps, args.updates, args.fill_steps)
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+        except (ValueError, FileNotFoundError) as err:
+            return _error(err)
         if args.command == "benchmark":
             print(format_benchmark(result))
             print(json.dumps(result))
             return 0
-        result = train(config, out_dir=args.out)
-        if args.out:
-            from pathlib import Path
-            (Path(args.out) / "history.json").write_text(json.dumps(result.history))
+        out = args.resume or args.out
+        if args.resume and args.out and Path(args.out) != Path(args.resume):
+            return _error(f"--out {args.out} differs from --resume {args.resume}; a resumed run writes where it ran")
+        result = train(config, out_dir=out, resume=bool(args.resume))
+        if out:
+            (Path(out) / "history.json").write_text(json.dumps(result.history))
         print(json.dumps(result.summary))
         return 0
-    agent, config = load_checkpoint(args.checkpoint, args.device)
-    returns = evaluate(agent, args.env or config.env_id, args.episodes, args.seed)
+    try:
+        agent, config = load_checkpoint(args.checkpoint, args.device)
+        returns = evaluate(agent, args.env or config.env_id, args.episodes, args.seed,
+                           env_kwargs=None if args.env else config.env_kwargs)
+    except (ValueError, FileNotFoundError) as err:
+        return _error(err)
     print(json.dumps({"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                       "episodes": int(args.episodes), "env": args.env or config.env_id}))
     return 0

@@ -1,84 +1,102 @@
 """Configuration as one frozen dataclass; the command line is generated from it.
 
 Every field has its help text in ``metadata["help"]`` (shown by ``--help`` and by
-:func:`describe_config`). Notebooks change a field with ``dataclasses.replace``.
-The defaults train a DRQN that solves velocity-masked CartPole (Chapter 4).
+:func:`describe_config`) and its allowed range in the metadata too, checked when a
+config is built. Notebooks change a field with ``dataclasses.replace``. The defaults
+train a DRQN that solves velocity-masked CartPole (Chapter 4).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
-from .envs import MASKED_CARTPOLE_ID
-from .losses import LOSSES
-from .networks import CELL_TYPES
-from .replay import INITIAL_STATES
+from .types import INITIAL_STATES, LOSSES, MASKED_CARTPOLE_ID, NETWORK_CELLS
 
 __all__ = ["TrainConfig", "describe_config", "config_from_dict"]
 
 
-def _f(default, help: str, **kw):
-    return field(default=default, metadata={"help": help, **kw})
+def _f(default, help: str, *, low=None, high=None, low_open: bool = False, none_ok: bool = False, **kw):
+    """A field with its help and its range: ``low <= x <= high`` (``low < x`` with ``low_open``)."""
+    meta = {"help": help, "low": low, "high": high, "low_open": low_open, "none_ok": none_ok, **kw}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run depends on. Steps are environment steps summed over all envs."""
 
-    env_id: str = _f(MASKED_CARTPOLE_ID, "gymnasium id (ours: rdqn/MaskedCartPole-v0, rdqn/FlickerCartPole-v0) "
-                                          "or 'package.module:callable' returning a gymnasium.Env")
-    seed: int = _f(0, "seed for torch, numpy, the environments and exploration")
-    total_steps: int = _f(50_000, "environment steps to train for (all envs together)")
-    num_envs: int = _f(4, "parallel environments in the gymnasium vector env; one hidden state each")
-    cell: str = _f("lstm", "Q-network memory: 'mlp' (memoryless DQN) or a recurrent cell", choices=("mlp",) + CELL_TYPES)
-    hidden_size: int = _f(64, "width of the recurrent state (or of the MLP's last hidden layer)")
+    env_id: str = _f(MASKED_CARTPOLE_ID, "gymnasium id (ours: rdqn/MaskedCartPole-v0, rdqn/FlickerCartPole-v0, "
+                                          "rdqn/StackedMaskedCartPole-v0) or 'package.module:callable' "
+                                          "returning a gymnasium.Env")
+    env_kwargs: dict[str, Any] = _f({}, "keyword arguments for gym.make or the env callable "
+                                        "(command line: a JSON object, e.g. '{\"p\": 0.3}')")
+    seed: int = _f(0, "seed for torch, numpy, the environments and exploration", low=0)
+    total_steps: int = _f(50_000, "environment steps to train for (all envs together)", low=1)
+    num_envs: int = _f(4, "parallel environments in the gymnasium vector env; one hidden state each", low=1)
+    cell: str = _f("lstm", "Q-network memory: 'mlp' (memoryless DQN) or a recurrent cell", choices=NETWORK_CELLS)
+    hidden_size: int = _f(64, "width of the recurrent state (or of the MLP's last hidden layer)", low=1)
     encoder_sizes: tuple[int, ...] = _f((64,), "hidden layer widths of the MLP encoder before the memory")
     prev_action_input: bool = _f(True, "feed the previous action (one-hot) as input; it helps a DRQN infer velocity")
     normalize_obs: bool = _f(True, "standardize observations with running statistics of the collected data")
-    buffer_size: int = _f(50_000, "replay capacity in environment steps")
-    batch_size: int = _f(32, "windows per gradient update")
-    seq_len: int = _f(8, "trained steps per replayed window (1 for a memoryless DQN)")
-    burn_in: int = _f(4, "steps replayed before the trained ones to warm up the memory, without loss (R2D2)")
-    initial_state: str = _f("stored", "state at the start of a window: 'zero' or the 'stored' one", choices=INITIAL_STATES)
-    n_steps: int = _f(5, "rewards summed before bootstrapping (n-step return)")
-    gamma: float = _f(0.99, "discount factor")
+    obs_norm_steps: int | None = _f(None, "environment steps whose observations update the normalizer's "
+                                          "statistics, frozen afterwards (none: the whole run)", low=1, none_ok=True)
+    dueling: bool = _f(False, "dueling head: Q = V + A - mean(A) (Wang et al., 2016)")
+    layer_norm: bool = _f(False, "LayerNorm after every hidden linear layer of encoder and head")
+    buffer_size: int = _f(50_000, "replay capacity in environment steps", low=1)
+    batch_size: int = _f(32, "windows per gradient update", low=1)
+    seq_len: int = _f(8, "trained steps per replayed window (1 for a memoryless DQN)", low=1)
+    burn_in: int = _f(4, "steps replayed before the trained ones only to produce their start memory: no loss and "
+                         "no gradient flows through them (R2D2)", low=0)
+    initial_state: str = _f("stored", "memory at the start of a window: 'zero' or the 'stored' one the actor had",
+                            choices=INITIAL_STATES)
+    n_steps: int = _f(5, "rewards summed before bootstrapping (n-step return)", low=1)
+    gamma: float = _f(0.99, "discount factor", low=0.0, high=1.0)
     double_dqn: bool = _f(True, "pick the bootstrap action with the online net, value it with the target net")
     loss: str = _f("huber", "TD loss", choices=LOSSES)
-    learning_rate: float = _f(1e-3, "Adam learning rate")
-    max_grad_norm: float = _f(10.0, "clip the global gradient norm to this (0 disables clipping)")
-    target_update_period: int = _f(250, "updates between target-network syncs")
-    target_tau: float = _f(0.01, "sync weight: 1.0 copies (hard update); <1 moves the target by tau every update (Polyak)")
-    updates_per_step: float = _f(0.5, "gradient updates per environment step")
-    learning_starts: int = _f(1_000, "environment steps of random play before the first update")
-    eps_start: float = _f(1.0, "initial exploration rate of epsilon-greedy")
-    eps_end: float = _f(0.01, "final exploration rate")
-    eps_decay_steps: int = _f(10_000, "environment steps over which epsilon decays linearly")
-    eval_every: int = _f(2_500, "environment steps between greedy evaluations (0: never)")
-    eval_episodes: int = _f(20, "episodes per greedy evaluation, each from a fresh memory")
-    solve_threshold: float = _f(0.0, "stop once the evaluation mean reaches this (0: never stop early)")
-    device: str = _f("auto", "'auto' (CUDA if present), 'cpu' or 'cuda'")
-    torch_threads: int = _f(0, "torch.set_num_threads value (0: leave torch's default)")
+    learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
+    lr_end: float | None = _f(None, "anneal the learning rate linearly to this over the run's updates "
+                                    "(none: constant)", low=0.0, none_ok=True)
+    max_grad_norm: float = _f(10.0, "clip the global gradient norm to this (0 disables clipping)", low=0.0)
+    target_update_period: int = _f(1, "updates between target-network syncs", low=1)
+    target_tau: float = _f(0.01, "at every sync the target moves by tau towards the online net: 1.0 copies "
+                                 "(hard update, DQN); < 1 with period 1 is Polyak averaging", low=0.0, high=1.0,
+                           low_open=True)
+    updates_per_step: float = _f(0.5, "gradient updates per environment step", low=0.0, low_open=True)
+    learning_starts: int = _f(1_000, "environment steps of random play before the first update", low=0)
+    eps_start: float = _f(1.0, "initial exploration rate of epsilon-greedy", low=0.0, high=1.0)
+    eps_end: float = _f(0.01, "final exploration rate", low=0.0, high=1.0)
+    eps_decay_steps: int = _f(10_000, "environment steps over which epsilon decays linearly", low=0)
+    eval_every: int = _f(2_500, "environment steps between greedy evaluations (0: never)", low=0)
+    eval_episodes: int = _f(20, "episodes per greedy evaluation, each from a fresh memory", low=1)
+    solve_threshold: float | None = _f(None, "stop once an evaluation mean reaches this (none: never stop early)",
+                                       none_ok=True)
+    checkpoint_every: int = _f(0, "with an output folder: environment steps between resumable checkpoints "
+                                  "(0: only at evaluations and at the end)", low=0)
+    device: str = _f("auto", "'auto' (CUDA if present), 'cpu', 'cuda' or 'cuda:N'")
+    torch_threads: int = _f(0, "torch.set_num_threads value (0: leave torch's default)", low=0)
     progress: bool = _f(True, "show a tqdm progress bar")
 
     def __post_init__(self) -> None:
-        positive = ("total_steps", "num_envs", "hidden_size", "buffer_size", "batch_size", "seq_len", "n_steps",
-                    "target_update_period", "eval_episodes")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("burn_in", "learning_starts", "eps_decay_steps", "eval_every", "max_grad_norm", "torch_threads"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for f in dataclasses.fields(self):
-            allowed = f.metadata.get("choices")
-            if allowed and getattr(self, f.name) not in allowed:
-                raise ValueError(f"{f.name}={getattr(self, f.name)!r} is not allowed; choose one of {', '.join(allowed)}")
-        if not 0 < self.target_tau <= 1:
-            raise ValueError(f"target_tau must be in (0, 1], got {self.target_tau}")
-        if self.updates_per_step <= 0:
-            raise ValueError(f"updates_per_step must be > 0, got {self.updates_per_step}")
-        if not 0 <= self.eps_end <= self.eps_start <= 1:
-            raise ValueError(f"need 0 <= eps_end <= eps_start <= 1, got {self.eps_end}, {self.eps_start}")
+            _check_field(f, getattr(self, f.name))
+        if self.eps_end > self.eps_start:
+            raise ValueError(f"need eps_end <= eps_start, got eps_end={self.eps_end}, eps_start={self.eps_start}")
+        if self.lr_end is not None and self.lr_end > self.learning_rate:
+            raise ValueError(f"lr_end={self.lr_end} must not exceed learning_rate={self.learning_rate} (annealing "
+                             "goes down)")
+        if any(int(s) < 1 for s in self.encoder_sizes):
+            raise ValueError(f"encoder_sizes must be positive integers, got {self.encoder_sizes}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ValueError(f"device={self.device!r} is not allowed; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        try:
+            json.dumps(self.env_kwargs)
+        except TypeError as err:
+            raise ValueError(f"env_kwargs must hold JSON values only (numbers, strings, lists, dicts): {err}") from None
         if self.cell == "mlp" and (self.seq_len != 1 or self.burn_in != 0 or self.initial_state != "zero"):
             raise ValueError("cell='mlp' has no memory: use seq_len=1, burn_in=0, initial_state='zero' "
                              "(TrainConfig.memoryless() sets them)")
@@ -89,12 +107,39 @@ class TrainConfig:
         base = dict(cell="mlp", seq_len=1, burn_in=0, initial_state="zero", prev_action_input=False)
         return cls(**{**base, **overrides})
 
+    def expected_updates(self) -> int:
+        """Gradient updates a full run makes: ``updates_per_step`` per env step after ``learning_starts``."""
+        return int(math.floor(max(0, self.total_steps - self.learning_starts) * self.updates_per_step))
+
+
+def _check_field(f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if value is None:
+        if not meta.get("none_ok"):
+            raise ValueError(f"{f.name} must not be None")
+        return
+    allowed = meta.get("choices")
+    if allowed and value not in allowed:
+        raise ValueError(f"{f.name}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+    low, high = meta.get("low"), meta.get("high")
+    if low is None and high is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{f.name} must be a number, got {value!r}")
+    too_low = low is not None and (value <= low if meta.get("low_open") else value < low)
+    if too_low or (high is not None and value > high):
+        left = "(" if meta.get("low_open") else "["
+        bounds = f"{left}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}"
+        bounds += "]" if high is not None else ")"
+        raise ValueError(f"{f.name}={value!r} is out of range; allowed: {bounds}")
+
 
 def describe_config(config_cls=TrainConfig) -> str:
     """A plain-text table of every field, its default and its help."""
     lines = []
     for f in dataclasses.fields(config_cls):
-        lines.append(f"{f.name:22s} {f.default!r:24s} {f.metadata['help']}")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"{f.name:22s} {default!r:24s} {f.metadata['help']}")
     return "\n".join(lines)
 
 
@@ -107,4 +152,9 @@ def config_from_dict(values: dict) -> TrainConfig:
     values = dict(values)
     if "encoder_sizes" in values:
         values["encoder_sizes"] = tuple(values["encoder_sizes"])
+    if "checkpoint_every" not in values:  # written before the layered package (result files, checkpoints)
+        if values.get("solve_threshold") == 0.0:
+            values["solve_threshold"] = None  # 0.0 meant "never stop"
+        if values.get("target_tau", 1.0) < 1.0:
+            values["target_update_period"] = 1  # Polyak every update; the period was ignored then
     return TrainConfig(**values)

@@ -1,18 +1,124 @@
-"""The Bellman target, written once, and the TD losses (Chapter 3).
+"""The return, written once, and the TD losses (Chapter 3).
 
 Pure functions on tensors, time-major ``(T, B)``, unit-tested against hand-computed
 numbers. Names follow the time index: ``rewards[t]`` is the reward of the transition
-that leaves observation ``t``; ``q_next[t]`` holds the Q-values of observation ``t + 1``.
+that leaves observation ``t``; ``q_next[t]`` and ``bootstrap_values[t]`` belong to
+observation ``t + 1``.
+
+Two questions are kept apart, as in rlax: *which value is bootstrapped* (the plain max
+of the target network, Double DQN's online argmax valued by the target network, or
+whatever a branching or masked-action head computes: :func:`max_q_bootstrap`,
+:func:`double_q_bootstrap`) and *how the n-step return is built from rewards,
+discounts and that value* (:func:`n_step_return_parts`, :func:`n_step_targets`). The
+parts depend only on what the replay stores, so it computes them at sample time.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["n_step_td_targets", "td_loss", "LOSSES"]
+from .types import LOSSES, NStepParts
 
-LOSSES = ("huber", "mse")
+__all__ = ["NStepParts", "n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
+           "n_step_td_targets", "td_loss", "LOSSES"]
+
+
+def _check_window(rewards: Tensor, **others: Tensor) -> tuple[int, int]:
+    if rewards.dim() != 2:
+        raise ValueError(f"rewards must have shape (T, B), got {tuple(rewards.shape)}")
+    T, B = rewards.shape
+    for name, x in others.items():
+        if x.shape != (T, B):
+            raise ValueError(f"{name} must have shape {(T, B)} like rewards, got {tuple(x.shape)}")
+    return T, B
+
+
+def n_step_return_parts(rewards: Tensor, terminated: Tensor, truncated: Tensor, valid: Tensor,
+                        gamma: float, n_steps: int = 1) -> NStepParts:
+    r"""Split the n-step return of every transition of a window into a reward sum and a bootstrap term.
+
+    .. math::
+        y_t = \underbrace{\sum_{k=0}^{m-1} \gamma^k r_{t+k}}_{\text{sums}_t}
+              + \underbrace{\gamma^m (1 - \text{terminated}_{t+m-1})}_{\text{discounts}_t}
+              \, v_{t+m-1}
+
+    with ``m = n_steps``, cut short where the episode ends (terminated or truncated) or where
+    the window has no further valid transition; ``v_j`` is the bootstrap value of observation
+    ``j + 1``, so ``index[t] = t + m - 1``. A *termination* has no future, so its discount is 0;
+    a time-limit *truncation* bootstraps from the final observation, because the episode could
+    have gone on (Pardo et al., 2018).
+
+    Args:
+        rewards, terminated, truncated, valid: ``(T, B)``; ``valid`` marks transitions that
+            really exist (padding after an episode end or after the newest step is 0).
+        gamma: discount in ``[0, 1]``.
+        n_steps: number of rewards summed before bootstrapping, ``>= 1``.
+
+    Returns:
+        :class:`NStepParts`; where ``valid`` is 0 all three are 0.
+    """
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    T, B = _check_window(rewards, terminated=terminated, truncated=truncated, valid=valid)
+    with torch.no_grad():
+        valid = valid.bool()
+        ended = terminated.bool() | truncated.bool()
+        rewards = rewards.float()
+
+        def ahead(x: Tensor, k: int, fill: float | bool) -> Tensor:
+            """``x[t + k]`` for every ``t``, ``fill`` past the end of the window."""
+            if k == 0:
+                return x
+            pad = torch.full((min(k, T), B), fill, dtype=x.dtype, device=x.device)
+            return torch.cat([x[k:], pad])[:T]
+
+        sums = torch.zeros(T, B, device=rewards.device)
+        discounts = torch.zeros(T, B, device=rewards.device)
+        index = torch.zeros(T, B, dtype=torch.long, device=rewards.device)
+        positions = torch.arange(T, device=rewards.device).unsqueeze(1).expand(T, B)
+        discount = torch.ones(T, B, device=rewards.device)
+        active = valid.clone()
+        for k in range(n_steps):
+            sums = sums + active * discount * ahead(rewards, k, 0.0)
+            discount = discount * gamma
+            stop = active & (ahead(ended, k, True) | ~ahead(valid, k + 1, False) | (k == n_steps - 1))
+            alive = ~ahead(terminated.bool(), k, True)  # easy to overlook: truncation still bootstraps
+            discounts = torch.where(stop, discount * alive, discounts)
+            index = torch.where(stop, (positions + k).clamp(max=T - 1), index)
+            active = active & ~stop
+        return NStepParts(sums, discounts, index)
+
+
+def n_step_targets(parts: NStepParts, bootstrap_values: Tensor) -> Tensor:
+    """``sums + discounts * bootstrap_values[index]``: the return of :func:`n_step_return_parts` (no gradient).
+
+    ``bootstrap_values`` is ``(T, B)`` (value of observation ``t + 1``) or longer in time, as long as
+    every ``index`` falls inside it.
+    """
+    if bootstrap_values.dim() != 2 or bootstrap_values.shape[1] != parts.sums.shape[1]:
+        raise ValueError(f"bootstrap_values must have shape (T, {parts.sums.shape[1]}), "
+                         f"got {tuple(bootstrap_values.shape)}")
+    with torch.no_grad():
+        return parts.sums + parts.discounts * bootstrap_values.gather(0, parts.index)
+
+
+def max_q_bootstrap(q_next_target: Tensor) -> Tensor:
+    """``max_a Q_target(o_{t+1}, a)``: DQN's bootstrap value, ``(T, B, A) -> (T, B)``."""
+    return q_next_target.detach().max(dim=-1).values
+
+
+def double_q_bootstrap(q_next_target: Tensor, q_next_online: Tensor) -> Tensor:
+    """``Q_target(o_{t+1}, argmax_a Q_online(o_{t+1}, a))``: Double DQN (van Hasselt et al., 2016), ``(T, B)``."""
+    if q_next_target.shape != q_next_online.shape:
+        raise ValueError(f"q_next_target {tuple(q_next_target.shape)} and q_next_online "
+                         f"{tuple(q_next_online.shape)} must have the same shape")
+    best = q_next_online.detach().argmax(dim=-1, keepdim=True)
+    return q_next_target.detach().gather(-1, best).squeeze(-1)
 
 
 def n_step_td_targets(
@@ -25,66 +131,33 @@ def n_step_td_targets(
     gamma: float,
     n_steps: int = 1,
 ) -> Tensor:
-    r"""n-step (Double) DQN targets for every transition of a window.
+    r"""n-step (Double) DQN targets for every transition of a window, in one call.
 
     .. math::
         y_t = \sum_{k=0}^{m-1} \gamma^k r_{t+k} + \gamma^m (1 - \text{terminated}_{t+m-1})
               \, Q_{\bar\theta}\big(o_{t+m}, \arg\max_a Q_\theta(o_{t+m}, a)\big)
 
-    with ``m = n_steps``, cut short where the episode ends (terminated or truncated)
-    or where the window has no further valid transition. A *termination* has no
-    future, so nothing is bootstrapped; a time-limit *truncation* bootstraps from the
-    final observation, because the episode could have gone on (Pardo et al., 2018).
+    The composition of a bootstrap value (:func:`double_q_bootstrap`, or :func:`max_q_bootstrap`
+    when ``q_next_online`` is ``None``) with :func:`n_step_return_parts` and :func:`n_step_targets`.
 
     Args:
-        rewards, terminated, truncated, valid: ``(T, B)``; ``valid`` marks transitions
-            that really exist (padding after an episode end or after the newest step is 0).
+        rewards, terminated, truncated, valid: ``(T, B)``.
         q_next_target: ``(T, B, A)`` target-network Q-values of observation ``t + 1``.
         q_next_online: ``(T, B, A)`` online Q-values of observation ``t + 1`` to pick the
-            action (Double DQN, van Hasselt et al., 2016), or ``None`` for the plain max.
+            action (Double DQN), or ``None`` for the plain max.
         gamma: discount in ``[0, 1]``.
         n_steps: number of rewards summed before bootstrapping, ``>= 1``.
 
     Returns:
         ``(T, B)`` targets (no gradient); entries where ``valid`` is 0 are 0.
     """
-    if n_steps < 1:
-        raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    parts = n_step_return_parts(rewards, terminated, truncated, valid, gamma, n_steps)
     T, B = rewards.shape
-    for name, x in (("terminated", terminated), ("truncated", truncated), ("valid", valid)):
-        if x.shape != (T, B):
-            raise ValueError(f"{name} must have shape {(T, B)} like rewards, got {tuple(x.shape)}")
-    if q_next_target.shape[:2] != (T, B):
+    if q_next_target.dim() != 3 or q_next_target.shape[:2] != (T, B):
         raise ValueError(f"q_next_target must have shape ({T}, {B}, n_actions), got {tuple(q_next_target.shape)}")
-    with torch.no_grad():
-        if q_next_online is not None:
-            best = q_next_online.argmax(dim=-1, keepdim=True)
-            bootstrap = q_next_target.gather(-1, best).squeeze(-1)
-        else:
-            bootstrap = q_next_target.max(dim=-1).values
-        valid = valid.bool()
-        ended = terminated.bool() | truncated.bool()
-
-        def ahead(x: Tensor, k: int, fill: float | bool) -> Tensor:
-            """``x[t + k]`` for every ``t``, ``fill`` past the end of the window."""
-            if k == 0:
-                return x
-            pad = torch.full((min(k, T), B), fill, dtype=x.dtype, device=x.device)
-            return torch.cat([x[k:], pad])[:T]
-
-        targets = torch.zeros_like(rewards, dtype=torch.float32)
-        discount = torch.ones_like(targets)
-        active = valid.clone()
-        for k in range(n_steps):
-            targets = targets + active * discount * ahead(rewards.float(), k, 0.0)
-            discount = discount * gamma
-            stop = active & (ahead(ended, k, True) | ~ahead(valid, k + 1, False) | (k == n_steps - 1))
-            alive = ~ahead(terminated.bool(), k, True)  # easy to overlook: truncation still bootstraps
-            targets = targets + (stop & alive) * discount * ahead(bootstrap.float(), k, 0.0)
-            active = active & ~stop
-        return targets
+    bootstrap = (max_q_bootstrap(q_next_target) if q_next_online is None
+                 else double_q_bootstrap(q_next_target, q_next_online))
+    return n_step_targets(parts, bootstrap.float())
 
 
 def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber") -> Tensor:

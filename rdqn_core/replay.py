@@ -7,54 +7,26 @@ per environment, and cuts fixed-length *windows* out of it at sampling time:
 
 A window never mixes two episodes: each row carries its episode id and its step
 index in the episode, and rows that do not continue the sampled episode are
-masked out. Windows are left-aligned, so the recurrent core only ever starts from
-a state at position 0: the stored state of that row (R2D2's "stored state"), or
-zeros ("zero start"). At an episode start both are exact.
+masked out. The trained steps sit at the same positions in every window, so the
+agent can run the burn-in without gradient and the trained steps with it (R2D2).
+The core starts at position 0 from the stored state of that row (R2D2's "stored
+state") or from zeros ("zero start"). A window whose episode starts less than
+``burn_in`` steps before its trained steps is moved back to the episode start:
+it then starts from the exact zero memory at the first trained step.
 
 :class:`TransitionReplay` is the same store with windows of one trained step and no
 burn-in: the DQN replay of Mnih et al. (2015), with n-step look-ahead.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import torch
 from torch import Tensor
 
-from .networks import RecurrentState
+from .losses import n_step_return_parts
+from .types import INITIAL_STATES, RecurrentState, SequenceBatch
 
 __all__ = ["SequenceBatch", "SequenceReplay", "TransitionReplay", "INITIAL_STATES"]
-
-INITIAL_STATES = ("zero", "stored")
-
-
-class SequenceBatch(NamedTuple):
-    """A batch of windows, time-major. ``W = burn_in + seq_len + n_steps`` transitions.
-
-    obs: (W + 1, B, obs_dim) observations; ``obs[t + 1]`` follows ``obs[t]``.
-    prev_actions: (W + 1, B) action taken before ``obs[t]``, -1 at an episode start.
-    actions, rewards, terminated, truncated: (W, B) the transition leaving ``obs[t]``.
-    valid: (W, B) 1 where the transition exists in the same episode.
-    loss_mask: (W, B) 1 on the trained steps (valid, after burn-in, at most ``seq_len``).
-    episode_starts: (W + 1, B) 1 where ``obs[t]`` is the first of its episode (only t = 0 can be).
-    initial_state: state to start the core from at ``t = 0`` (None for an MLP).
-    stored_state: the stored state at ``t = 0`` whatever the strategy (for staleness measures).
-    burn_in_lengths: (B,) how many burn-in steps each window really has.
-    """
-
-    obs: Tensor
-    prev_actions: Tensor
-    actions: Tensor
-    rewards: Tensor
-    terminated: Tensor
-    truncated: Tensor
-    valid: Tensor
-    loss_mask: Tensor
-    episode_starts: Tensor
-    initial_state: RecurrentState | None
-    stored_state: RecurrentState | None
-    burn_in_lengths: Tensor
 
 
 class SequenceReplay:
@@ -70,10 +42,15 @@ class SequenceReplay:
         hidden_size: size of the stored recurrent state (0: store none).
         lstm: whether the state has a cell part ``c``.
         initial_state: ``"zero"`` or ``"stored"`` start of the core at window start.
+        gamma: discount for the n-step return parts computed at sample time (``None``: not computed,
+            the agent then computes them itself).
+
+    Storing and sampling cost O(num_envs) and O(batch_size) per call, whatever the capacity.
     """
 
     def __init__(self, capacity: int, num_envs: int, obs_dim: int, seq_len: int = 8, burn_in: int = 0,
-                 n_steps: int = 1, hidden_size: int = 0, lstm: bool = False, initial_state: str = "zero"):
+                 n_steps: int = 1, hidden_size: int = 0, lstm: bool = False, initial_state: str = "zero",
+                 gamma: float | None = None):
         for name, value, low in (("capacity", capacity, 1), ("num_envs", num_envs, 1), ("obs_dim", obs_dim, 1),
                                  ("seq_len", seq_len, 1), ("burn_in", burn_in, 0), ("n_steps", n_steps, 1),
                                  ("hidden_size", hidden_size, 0)):
@@ -83,9 +60,11 @@ class SequenceReplay:
             raise ValueError(f"unknown initial_state {initial_state!r}; allowed: {', '.join(INITIAL_STATES)}")
         if initial_state == "stored" and hidden_size == 0:
             raise ValueError("initial_state='stored' needs hidden_size > 0 (a recurrent network)")
+        if gamma is not None and not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must be in [0, 1] or None, got {gamma}")
         self.num_envs, self.obs_dim = num_envs, obs_dim
         self.seq_len, self.burn_in, self.n_steps = seq_len, burn_in, n_steps
-        self.initial_state, self.hidden_size, self.lstm = initial_state, hidden_size, lstm
+        self.initial_state, self.hidden_size, self.lstm, self.gamma = initial_state, hidden_size, lstm, gamma
         self.window = burn_in + seq_len + n_steps
         self.ring = capacity // num_envs
         if self.ring < 2 * (self.window + 1):
@@ -104,23 +83,29 @@ class SequenceReplay:
         self.state_h = np.zeros((*shape, hidden_size), np.float32) if hidden_size else None
         self.state_c = np.zeros((*shape, hidden_size), np.float32) if hidden_size and lstm else None
         self.pos = np.zeros(num_envs, np.int64)  # next row to write, per env
+        self.size = np.zeros(num_envs, np.int64)  # rows written so far, at most ring, per env
         self.current_episode = np.arange(num_envs, dtype=np.int64)
         self.current_step = np.zeros(num_envs, np.int64)
         self._next_episode_id = num_envs
+        self._transitions = 0  # rows with has_transition, kept up to date so that len() is O(1)
         self.steps_added = 0
 
     def __len__(self) -> int:
-        return int(self.has_transition.sum())
+        """Number of stored transitions."""
+        return self._transitions
 
     def _write(self, env: int, obs: np.ndarray, **fields) -> None:
         i = self.pos[env]
+        self._transitions -= int(self.has_transition[env, i])
         self.obs[env, i] = obs
         self.episode_id[env, i] = self.current_episode[env]
         self.step_in_episode[env, i] = self.current_step[env]
         self.has_transition[env, i] = fields.pop("has_transition")
+        self._transitions += int(self.has_transition[env, i])
         for name, value in fields.items():
             getattr(self, name)[env, i] = value
         self.pos[env] = (i + 1) % self.ring
+        self.size[env] = min(self.size[env] + 1, self.ring)
 
     def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
             truncated: np.ndarray, final_obs: np.ndarray, prev_actions: np.ndarray | None = None,
@@ -157,51 +142,67 @@ class SequenceReplay:
                 self.current_step[e] = 0
         self.steps_added += self.num_envs
 
-    def _sampleable(self) -> np.ndarray:
-        ok = self.has_transition.copy()
+    def _sampleable_rows(self, env: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """Which (env, row) pairs can start a window's trained steps, as a bool array."""
+        ok = self.has_transition[env, row].copy()
         # easy to overlook: the newest row of a running episode has no next observation yet
-        ok[np.arange(self.num_envs), (self.pos - 1) % self.ring] = False
-        return np.flatnonzero(ok)
+        ok &= row != (self.pos[env] - 1) % self.ring
+        # the burn-in must be stored: back to the episode start, or a full burn-in (the ring overwrites the oldest)
+        oldest = (self.pos[env] - self.size[env]) % self.ring
+        ok &= (row - oldest) % self.ring >= np.minimum(self.step_in_episode[env, row], self.burn_in)
+        return ok
 
     def can_sample(self) -> bool:
-        return self._sampleable().size > 0
+        """True once some transition is followed by its next observation (every env's newest row is not)."""
+        return self._transitions > self.num_envs
 
     def sample(self, batch_size: int, rng: np.random.Generator, device: torch.device | str = "cpu") -> SequenceBatch:
-        """Sample ``batch_size`` windows uniformly over stored transitions."""
+        """Sample ``batch_size`` windows uniformly over stored transitions (rejection sampling, O(batch_size))."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        candidates = self._sampleable()
-        if candidates.size == 0:
+        if not self.can_sample():
             raise ValueError("the replay holds no complete transition yet; add steps before sampling")
-        flat = rng.choice(candidates, size=batch_size)
-        env, row = np.divmod(flat, self.ring)
+        weights = self.size / self.size.sum()
+        envs, rows = [], []
+        need = batch_size
+        for _ in range(100):  # a draw is accepted unless it hits an episode's last row or the newest one
+            env = rng.choice(self.num_envs, size=2 * need, p=weights)
+            row = (self.pos[env] - self.size[env] + (rng.random(2 * need) * self.size[env]).astype(np.int64)) % self.ring
+            ok = self._sampleable_rows(env, row)
+            envs.append(env[ok][:need])
+            rows.append(row[ok][:need])
+            need -= len(envs[-1])
+            if need == 0:
+                break
+        else:
+            raise ValueError("could not find sampleable windows after 100 draws: the replay holds almost only "
+                             "episode ends; add more steps before sampling")
+        env, row = np.concatenate(envs), np.concatenate(rows)
+        # A row less than burn_in steps into its episode snaps to the episode's first step: that window
+        # starts from the exact zero memory with no burn-in, and every pass stays one fused call. Its trained
+        # steps still contain the sampled transition (burn_in <= seq_len keeps that true; otherwise the
+        # first steps are simply trained a little more often).
+        step = self.step_in_episode[env, row]
+        short = (step > 0) & (step < self.burn_in)
+        row = np.where(short, (row - step) % self.ring, row)
         return self._windows(env, row, device)
 
     def _windows(self, env: np.ndarray, row: np.ndarray, device: torch.device | str) -> SequenceBatch:
         B, W, burn = len(env), self.window, self.burn_in
-        offsets = np.arange(-burn, W - burn + 1)  # W + 1 observation rows around the sampled row
+        offsets = np.arange(-burn, W - burn + 1)  # W + 1 observation rows; the sampled row sits at position burn
         rows = (row[:, None] + offsets[None, :]) % self.ring  # (B, W + 1)
         envs = env[:, None]
-        same = ((self.episode_id[envs, rows] == self.episode_id[env, row][:, None])
-                & (self.step_in_episode[envs, rows] == self.step_in_episode[env, row][:, None] + offsets[None, :]))
-        # same[:, burn] is the sampled row itself; the rows before it that continue the episode are burn-in.
-        before = same[:, :burn]
-        # the rows that survive are a suffix (the ring overwrites the oldest first), so a count suffices
-        burn_lengths = before.sum(axis=1)
-        # left-align: window position p reads unaligned column p + shift
-        shift = burn - burn_lengths
-        cols = np.arange(W + 1)[None, :] + shift[:, None]
-        in_range = cols <= W
-        cols = np.minimum(cols, W)
-        rows = np.take_along_axis(rows, cols, 1)
-        obs_ok = np.take_along_axis(same, cols, 1) & in_range  # (B, W + 1)
-        has_next = obs_ok[:, 1:]
-        valid = obs_ok[:, :-1] & has_next & self.has_transition[envs, rows[:, :-1]]
+        step = self.step_in_episode[env, row]
+        obs_ok = ((self.episode_id[envs, rows] == self.episode_id[env, row][:, None])
+                  & (self.step_in_episode[envs, rows] == step[:, None] + offsets[None, :]))  # (B, W + 1)
+        burn_lengths = np.where(step >= burn, burn, 0)  # sample() snaps shorter burn-ins to the episode start
+        start_pos = burn - burn_lengths  # position of the window's first row of the sampled episode
+        valid = obs_ok[:, :-1] & obs_ok[:, 1:] & self.has_transition[envs, rows[:, :-1]]  # (B, W)
         pos = np.arange(W)[None, :]
-        loss_mask = valid & (pos >= burn_lengths[:, None]) & (pos < burn_lengths[:, None] + self.seq_len)
-        first = rows[:, 0]
+        loss_mask = valid & (pos >= burn) & (pos < burn + self.seq_len)
         episode_starts = np.zeros((B, W + 1), np.float32)
-        episode_starts[:, 0] = self.step_in_episode[env, first] == 0
+        starts_here = step == burn_lengths  # the episode's first step is inside this window
+        episode_starts[np.flatnonzero(starts_here), start_pos[starts_here]] = 1.0
 
         def t(x: np.ndarray, dtype=None) -> Tensor:  # (B, T, ...) numpy -> (T, B, ...) tensor
             return torch.as_tensor(np.ascontiguousarray(np.swapaxes(x, 0, 1)), dtype=dtype, device=device)
@@ -209,9 +210,18 @@ class SequenceReplay:
         obs = self.obs[envs, rows] * obs_ok[..., None]
         prev_actions = np.where(obs_ok, self.prev_actions[envs, rows], -1)
         tr = rows[:, :-1]
+        rewards = self.rewards[envs, tr] * valid
+        terminated, truncated = self.terminated[envs, tr] & valid, self.truncated[envs, tr] & valid
+        parts = None
+        if self.gamma is not None:
+            parts = n_step_return_parts(*(torch.from_numpy(np.ascontiguousarray(x.T))
+                                          for x in (rewards, terminated, truncated, valid)), self.gamma, self.n_steps)
+            parts = type(parts)(*(p.to(device) for p in parts))
         stored = initial = None
         if self.state_h is not None:
-            keep = torch.as_tensor(1.0 - episode_starts[:, 0], device=device).view(1, B, 1)
+            first = rows[:, 0]
+            # where the sampled episode starts inside the window its memory starts from zeros there (exact)
+            keep = torch.as_tensor(1.0 - starts_here, dtype=torch.float32, device=device).view(1, B, 1)
             h = torch.as_tensor(self.state_h[env, first], device=device).unsqueeze(0) * keep
             c = (torch.as_tensor(self.state_c[env, first], device=device).unsqueeze(0) * keep
                  if self.state_c is not None else None)
@@ -220,15 +230,15 @@ class SequenceReplay:
                 torch.zeros_like(h), None if c is None else torch.zeros_like(c))
         return SequenceBatch(
             obs=t(obs), prev_actions=t(prev_actions), actions=t(self.actions[envs, tr]),
-            rewards=t(self.rewards[envs, tr] * valid), terminated=t(self.terminated[envs, tr] & valid),
-            truncated=t(self.truncated[envs, tr] & valid), valid=t(valid), loss_mask=t(loss_mask),
-            episode_starts=t(episode_starts), initial_state=initial, stored_state=stored,
-            burn_in_lengths=torch.as_tensor(burn_lengths, device=device),
+            rewards=t(rewards), terminated=t(terminated), truncated=t(truncated), valid=t(valid),
+            loss_mask=t(loss_mask), episode_starts=t(episode_starts), initial_state=initial, stored_state=stored,
+            burn_in_lengths=torch.as_tensor(burn_lengths), return_parts=parts,
+            parts_gamma=self.gamma if parts is not None else None,
         )
 
 
 class TransitionReplay(SequenceReplay):
     """Replay of single transitions (with n-step look-ahead) for a memoryless DQN."""
 
-    def __init__(self, capacity: int, num_envs: int, obs_dim: int, n_steps: int = 1):
-        super().__init__(capacity, num_envs, obs_dim, seq_len=1, burn_in=0, n_steps=n_steps)
+    def __init__(self, capacity: int, num_envs: int, obs_dim: int, n_steps: int = 1, gamma: float | None = None):
+        super().__init__(capacity, num_envs, obs_dim, seq_len=1, burn_in=0, n_steps=n_steps, gamma=gamma)

@@ -1,15 +1,18 @@
-"""Training loop, greedy evaluation and checkpoints (Chapter 4; parallel envs in Chapter 7).
+"""Training loop and greedy evaluation (Chapter 4; parallel variants in Chapter 7).
 
-``train(config)`` runs ``config.num_envs`` environments in one gymnasium vector env,
-carries one hidden state per environment (reset only for the envs whose episode
-started), fills a :class:`~rdqn_core.replay.SequenceReplay`, updates the agent and
-evaluates it greedily from a fresh memory. It returns plain data (:class:`TrainResult`).
+``train(config)`` runs ``config.num_envs`` environments in one gymnasium vector env
+through a :class:`~rdqn_core.rollout.Rollout` (one memory per environment, reset only
+for the envs whose episode started), fills a :class:`~rdqn_core.replay.SequenceReplay`,
+updates the agent and evaluates it greedily from a fresh memory. It returns plain data
+(:class:`TrainResult`). With an output folder it writes ``progress.csv`` as it goes,
+``checkpoint.pt`` and ``best.pt`` for evaluation, and ``resume.pt`` + ``envs.pkl`` so that
+``train(..., resume=True)`` (``python -m rdqn_core train --resume DIR``) continues the run.
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,188 +24,231 @@ import torch
 from tqdm.auto import tqdm
 
 from .agent import QAgent, epsilon_at
+from .checkpoint import (build_agent, load_checkpoint, load_envs, load_training_state, save_checkpoint, save_envs,
+                         save_training_state)
 from .config import TrainConfig, config_from_dict
-from .envs import check_spaces, make_env, make_vector_env
-from .networks import build_q_network
+from .envs import check_spaces, make_vector_env
 from .replay import SequenceReplay
+from .rollout import Rollout
+from .types import RecurrentState
 from .utils import get_device, seed_everything
 
-__all__ = ["TrainResult", "train", "evaluate", "build_agent", "save_checkpoint", "load_checkpoint"]
+__all__ = ["TrainResult", "train", "evaluate", "build_agent", "build_replay", "save_checkpoint", "load_checkpoint",
+           "RESUMABLE_FIELDS"]
 
-CHECKPOINT_FORMAT = 1
+RESUMABLE_FIELDS = ("total_steps", "eval_every", "eval_episodes", "solve_threshold", "checkpoint_every", "device",
+                    "torch_threads", "progress")
+"""Config fields a resumed run may change; every other field must match the stored run."""
+
+PROGRESS_COLUMNS = ("env_steps", "updates", "eval/mean_return", "eval/std_return", "eval/epsilon",
+                    "eval/train_seconds", "charts/episodic_return", "losses/td_loss", "losses/grad_norm",
+                    "losses/q_mean")
+FLUSH_EVERY = 100  # updates between reads of the metric tensors (one device sync per flush, not per update)
 
 
 @dataclass
 class TrainResult:
-    """What a run produced: the agent, a metrics history (lists keyed by metric name) and a summary."""
+    """What a run produced: the agent, a metrics history (lists keyed by metric name) and a summary.
+
+    ``replay`` is the run's replay memory when ``train(..., return_replay=True)``, else ``None``.
+    """
 
     agent: QAgent
     history: dict[str, list[float]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch.device) -> QAgent:
-    network = build_q_network(config.cell, obs_dim, n_actions, config.hidden_size, config.encoder_sizes,
-                              config.prev_action_input, config.normalize_obs)
-    return QAgent(network, config, device)
+    replay: SequenceReplay | None = None
 
 
 def build_replay(config: TrainConfig, obs_dim: int, agent: QAgent) -> SequenceReplay:
+    """The replay ``config`` describes, storing states of ``agent``'s size if it is recurrent."""
     recurrent = agent.is_recurrent
     return SequenceReplay(
         config.buffer_size, config.num_envs, obs_dim, seq_len=config.seq_len, burn_in=config.burn_in,
         n_steps=config.n_steps, hidden_size=config.hidden_size if recurrent else 0,
-        lstm=config.cell == "lstm", initial_state=config.initial_state,
+        lstm=config.cell == "lstm", initial_state=config.initial_state, gamma=config.gamma,
     )
 
 
-def evaluate(agent: QAgent, env_id: Any, episodes: int, seed: int, max_steps: int = 100_000) -> np.ndarray:
+def evaluate(agent: QAgent, env_id: Any, episodes: int, seed: int, max_steps: int = 100_000,
+             env_kwargs: dict | None = None) -> np.ndarray:
     """Greedy returns of ``episodes`` episodes, run side by side, each from a fresh (zero) memory.
 
     Environment ``i`` is reset with seed ``seed + i``; each plays exactly one episode.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    envs = make_vector_env(env_id, episodes)
+    envs = make_vector_env(env_id, episodes, env_kwargs=env_kwargs)
     try:
-        obs, _ = envs.reset(seed=[seed + i for i in range(episodes)])
-        state = agent.initial_state(episodes)  # fresh memory: never a training state
-        starts = np.ones(episodes, np.float32)
-        prev = np.full(episodes, -1)
+        rollout = Rollout(envs, agent.online, seed=[seed + i for i in range(episodes)])  # fresh memory
         returns = np.zeros(episodes)
         running = np.ones(episodes, bool)
+        rng = np.random.default_rng(0)  # unused at epsilon 0, but act() takes one
         for _ in range(max_steps):
-            actions, state, _ = agent.act(obs, state, starts, prev, 0.0, np.random.default_rng(0))
-            obs, rewards, terminated, truncated, _ = envs.step(actions)
-            returns += rewards * running
-            done = terminated | truncated
-            running &= ~done
+            step = rollout.step(0.0, rng)
+            for env, episode_return, _ in step.finished:
+                if running[env]:
+                    returns[env], running[env] = episode_return, False
             if not running.any():
                 break
-            starts = done.astype(np.float32)
-            prev = np.where(done, -1, actions)
+        else:
+            for env in np.flatnonzero(running):  # cut off by max_steps: count what was collected
+                returns[env] = rollout.episode_returns[env]
         return returns
     finally:
         envs.close()
 
 
-def save_checkpoint(path: str | os.PathLike, agent: QAgent, config: TrainConfig, extra: dict | None = None) -> Path:
-    """Write the online network and the config atomically (temp file, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "config": dataclasses.asdict(config),
-        "obs_dim": agent.online.obs_dim,
-        "n_actions": agent.n_actions,
-        "online": agent.online.state_dict(),
-        "target": agent.target.state_dict(),
-        "updates": agent.updates,
-        "extra": extra or {},
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)  # atomic: a reader sees the old file or the new one, never half of one
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+class _MetricLog:
+    """Per-update metrics kept as device tensors and read in blocks (one sync per block)."""
+
+    def __init__(self, history: dict[str, list[float]]):
+        self.history, self.pending = history, []
+
+    def add(self, metrics: dict[str, torch.Tensor]) -> None:
+        self.pending.append(metrics)
+
+    def flush(self, first_update: int) -> None:
+        if not self.pending:
+            return
+        keys = list(self.pending[0])
+        values = torch.stack([torch.stack([m[k].float() for k in keys]) for m in self.pending]).cpu().numpy()
+        self.pending = []
+        bad = np.flatnonzero(~np.isfinite(values[:, keys.index("losses/td_loss")]))
+        if bad.size:
+            raise FloatingPointError(
+                f"TD loss became {values[bad[0], keys.index('losses/td_loss')]} at update {first_update + bad[0]}; "
+                "usual causes: learning_rate too high, max_grad_norm=0 (no clipping), or NaN/inf in observations "
+                "or rewards")
+        for j, key in enumerate(keys):
+            self.history[key].extend(values[:, j].tolist())
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto") -> tuple[QAgent, TrainConfig]:
-    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no code is unpickled)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    device = get_device(device)
-    payload = torch.load(path, map_location=device, weights_only=True)
-    if payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} has checkpoint format {payload.get('format')!r}; this rdqn_core reads {CHECKPOINT_FORMAT}")
-    config = config_from_dict(payload["config"])
-    agent = build_agent(config, payload["obs_dim"], payload["n_actions"], device)
-    agent.online.load_state_dict(payload["online"])
-    agent.target.load_state_dict(payload["target"])
-    agent.updates = payload["updates"]
-    return agent, config
+def _check_resumable(stored: TrainConfig, given: TrainConfig) -> TrainConfig:
+    changed = [f.name for f in dataclasses.fields(TrainConfig)
+               if getattr(stored, f.name) != getattr(given, f.name) and f.name not in RESUMABLE_FIELDS]
+    if changed:
+        raise ValueError(f"cannot resume with different {', '.join(changed)}; a resumed run may change only "
+                         f"{', '.join(RESUMABLE_FIELDS)}")
+    return given
+
+
+def _mean_since(history: dict[str, list[float]], key: str, start: int) -> float | str:
+    values = history.get(key, [])[start:]
+    return round(float(np.mean(values)), 6) if values else ""
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
-          callback: Callable[[int, dict[str, list[float]]], None] | None = None) -> TrainResult:
-    """Train an agent as ``config`` says; write ``checkpoint.pt`` (last) and ``best.pt`` into ``out_dir`` if given.
+          callback: Callable[[int, dict[str, list[float]]], None] | None = None,
+          resume: bool = False, return_replay: bool = False) -> TrainResult:
+    """Train an agent as ``config`` says.
 
-    ``callback(env_steps, history)`` is called after every evaluation (for live plots).
+    Args:
+        config: the run. On resume, only the fields in :data:`RESUMABLE_FIELDS` may differ from
+            the stored run's (typically a larger ``total_steps``).
+        out_dir: folder for ``progress.csv`` (one row per evaluation, written as it goes),
+            ``checkpoint.pt`` (last), ``best.pt`` (best evaluation), ``resume.pt`` and ``envs.pkl``.
+        callback: ``callback(env_steps, history)`` after every evaluation (for live plots).
+        resume: continue the run stored in ``out_dir`` (``resume.pt``) instead of starting afresh.
+        return_replay: put the replay memory into the result (for instruments that inspect it).
     """
     cfg = config
+    out = Path(out_dir) if out_dir is not None else None
+    if resume:
+        if out is None or not (out / "resume.pt").is_file():
+            raise FileNotFoundError(f"nothing to resume: no resume.pt in {out}")
+        stored = torch.load(out / "resume.pt", map_location="cpu", weights_only=True)["config"]
+        cfg = _check_resumable(config_from_dict(stored), cfg)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     rng = seed_everything(cfg.seed)
     device = get_device(cfg.device)
-    envs = make_vector_env(cfg.env_id, cfg.num_envs)
+    envs = make_vector_env(cfg.env_id, cfg.num_envs, env_kwargs=cfg.env_kwargs)
     obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
     agent = build_agent(cfg, obs_dim, n_actions, device)
     replay = build_replay(cfg, obs_dim, agent)
+    rollout = Rollout(envs, agent.online, seed=cfg.seed)
     history: dict[str, list[float]] = defaultdict(list)
     summary: dict[str, Any] = dict(solved=False, steps_to_solve=None, wall_seconds_to_solve=None,
                                    train_seconds_to_solve=None, best_eval_return=None, final_eval_return=None)
-    out = Path(out_dir) if out_dir is not None else None
+    env_steps, eval_index, eval_seconds, elapsed_before, update_debt = 0, 0, 0.0, 0.0, 0.0
+    if resume:
+        counters = load_training_state(out / "resume.pt", agent, replay, rng)
+        env_steps, eval_index = int(counters["env_steps"]), int(counters["eval_index"])
+        eval_seconds, elapsed_before = float(counters["eval_seconds"]), float(counters["elapsed"])
+        update_debt = float(counters["update_debt"])
+        summary.update(counters["summary"])
+        history.update({k: list(v) for k, v in counters["history"].items()})
+        rollout.obs = counters["obs"].numpy()
+        rollout.episode_starts = counters["episode_starts"].numpy()
+        rollout.prev_actions = counters["prev_actions"].numpy()
+        rollout.episode_returns = counters["episode_returns"].numpy()
+        rollout.episode_lengths = counters["episode_lengths"].numpy()
+        if counters["state_h"] is not None:
+            rollout.state = RecurrentState(counters["state_h"].to(device),
+                                           None if counters["state_c"] is None else counters["state_c"].to(device))
+        if not load_envs(out / "envs.pkl", envs):
+            print(f"note: no envs.pkl in {out}; the resumed run starts new episodes")
+    metric_log = _MetricLog(history)
+    progress_file = None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        new_file = not resume or not (out / "progress.csv").is_file()
+        progress_file = open(out / "progress.csv", "w" if new_file else "a", newline="")
+        progress_writer = csv.DictWriter(progress_file, PROGRESS_COLUMNS)
+        if new_file:
+            progress_writer.writeheader()
+    last_row = {key: len(history.get(key, [])) for key in PROGRESS_COLUMNS}
 
-    obs, _ = envs.reset(seed=cfg.seed)
-    obs = obs.reshape(cfg.num_envs, -1)
-    state = agent.initial_state(cfg.num_envs)
-    starts = np.ones(cfg.num_envs, np.float32)  # every env starts an episode
-    prev_actions = np.full(cfg.num_envs, -1)
-    episode_returns = np.zeros(cfg.num_envs)
-    episode_lengths = np.zeros(cfg.num_envs, np.int64)
-    update_debt = 0.0
-    env_steps, eval_index, eval_seconds = 0, 0, 0.0
-    start_time = time.perf_counter()
-    bar = tqdm(total=cfg.total_steps, disable=not cfg.progress, desc=f"{cfg.cell} {cfg.env_id}", unit="step")
+    def save_resumable() -> None:
+        metric_log.flush(agent.updates - len(metric_log.pending))
+        state = rollout.state
+        counters = dict(env_steps=env_steps, eval_index=eval_index, eval_seconds=eval_seconds,
+                        elapsed=time.perf_counter() - start_time, update_debt=update_debt, summary=summary,
+                        history=dict(history), obs=rollout.obs, episode_starts=rollout.episode_starts,
+                        prev_actions=rollout.prev_actions, episode_returns=rollout.episode_returns,
+                        episode_lengths=rollout.episode_lengths,
+                        state_h=None if state is None else state.h.detach().cpu(),
+                        state_c=None if state is None or state.c is None else state.c.detach().cpu())
+        save_training_state(out / "resume.pt", agent, cfg, replay, counters, rng)
+        save_envs(out / "envs.pkl", envs)
+        save_checkpoint(out / "checkpoint.pt", agent, cfg, {"env_steps": env_steps})
+
+    start_time = time.perf_counter() - elapsed_before
+    bar = tqdm(total=cfg.total_steps, initial=env_steps, disable=not cfg.progress, desc=f"{cfg.cell} {cfg.env_id}",
+               unit="step")
+    last_checkpoint = env_steps
     try:
         while env_steps < cfg.total_steps:
             # uniform random play before learning starts, but through the network so the memory stays in step
             epsilon = 1.0 if env_steps < cfg.learning_starts else epsilon_at(
                 env_steps, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
-            if state is not None:
-                state = state.masked(torch.as_tensor(1.0 - starts, device=device))  # reset memory where episodes began
-            stored_state = state
-            actions, state, _ = agent.act(obs, state, starts, prev_actions, epsilon, rng)
-            if agent.online.normalizer is not None:
-                agent.online.normalizer.update(torch.as_tensor(obs, dtype=torch.float32, device=device))
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
-            next_obs = next_obs.reshape(cfg.num_envs, -1)
-            done = terminated | truncated
-            final_obs = next_obs.copy()
-            if done.any():  # SAME_STEP autoreset: next_obs already belongs to the next episode
-                final_obs[info["_final_obs"]] = np.stack(info["final_obs"][info["_final_obs"]]).reshape(-1, obs_dim)
-            replay.add(obs, actions, rewards, terminated, truncated, final_obs, prev_actions, stored_state)
-            episode_returns += rewards
-            episode_lengths += 1
-            for e in np.flatnonzero(done):
-                history["charts/episodic_return"].append(float(episode_returns[e]))
-                history["charts/episodic_length"].append(int(episode_lengths[e]))
+            step = rollout.step(epsilon, rng)
+            if agent.normalizer is not None and (cfg.obs_norm_steps is None or env_steps < cfg.obs_norm_steps):
+                agent.normalizer.update(torch.as_tensor(step.obs, dtype=torch.float32, device=device))
+            replay.add(step.obs, step.actions, step.rewards, step.terminated, step.truncated, step.next_obs,
+                       step.prev_actions, step.state)
+            for _, episode_return, length in step.finished:
+                history["charts/episodic_return"].append(episode_return)
+                history["charts/episodic_length"].append(length)
                 history["charts/episode_end_step"].append(env_steps + cfg.num_envs)
-            episode_returns[done], episode_lengths[done] = 0.0, 0
-            starts = done.astype(np.float32)
-            prev_actions = np.where(done, -1, actions)
-            obs = next_obs
             env_steps += cfg.num_envs
             bar.update(cfg.num_envs)
 
-            if env_steps >= cfg.learning_starts and replay.can_sample():
+            if env_steps > cfg.learning_starts and replay.can_sample():  # so that expected_updates() holds
                 update_debt += cfg.updates_per_step * cfg.num_envs
                 while update_debt >= 1.0:
                     update_debt -= 1.0
-                    metrics = agent.update(replay.sample(cfg.batch_size, rng, device))
-                    for key, value in metrics.items():
-                        history[key].append(value)
+                    metric_log.add(agent.update(replay.sample(cfg.batch_size, rng, device)))
+                    if len(metric_log.pending) >= FLUSH_EVERY:
+                        metric_log.flush(agent.updates - FLUSH_EVERY)
 
             if cfg.eval_every and env_steps // cfg.eval_every > eval_index:
                 eval_index = env_steps // cfg.eval_every
+                metric_log.flush(agent.updates - len(metric_log.pending))
                 t0 = time.perf_counter()
                 train_seconds = t0 - start_time - eval_seconds  # wall time so far, evaluations excluded
-                returns = evaluate(agent, cfg.env_id, cfg.eval_episodes, seed=10_000 * (cfg.seed + 1) + 100 * eval_index)
+                returns = evaluate(agent, cfg.env_id, cfg.eval_episodes, seed=10_000 * (cfg.seed + 1) + 100 * eval_index,
+                                   env_kwargs=cfg.env_kwargs)
                 eval_seconds += time.perf_counter() - t0
                 mean = float(returns.mean())
                 history["eval/step"].append(env_steps)
@@ -211,6 +257,13 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
                 history["eval/epsilon"].append(epsilon)
                 history["eval/train_seconds"].append(round(train_seconds, 3))
                 bar.set_postfix(eval=f"{mean:.1f}", eps=f"{epsilon:.2f}")
+                if progress_file is not None:
+                    row = {"env_steps": env_steps, "updates": agent.updates}
+                    for key in PROGRESS_COLUMNS[2:]:
+                        row[key] = _mean_since(history, key, last_row[key])
+                        last_row[key] = len(history.get(key, []))
+                    progress_writer.writerow(row)
+                    progress_file.flush()  # so that `tail -f progress.csv` shows it now
                 if summary["best_eval_return"] is None or mean > summary["best_eval_return"]:
                     summary["best_eval_return"] = mean
                     if out is not None:
@@ -218,17 +271,23 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
                 summary["final_eval_return"] = mean
                 if callback is not None:
                     callback(env_steps, history)
-                if cfg.solve_threshold and mean >= cfg.solve_threshold and not summary["solved"]:
+                if cfg.solve_threshold is not None and mean >= cfg.solve_threshold and not summary["solved"]:
                     wall = time.perf_counter() - start_time
                     summary.update(solved=True, steps_to_solve=env_steps, wall_seconds_to_solve=round(wall, 2),
                                    train_seconds_to_solve=round(train_seconds, 2))
                     break
+            if out is not None and cfg.checkpoint_every and env_steps - last_checkpoint >= cfg.checkpoint_every:
+                last_checkpoint = env_steps
+                save_resumable()
+        metric_log.flush(agent.updates - len(metric_log.pending))
     finally:
         bar.close()
-        envs.close()
+        if progress_file is not None:
+            progress_file.close()
     wall = time.perf_counter() - start_time
     summary.update(wall_seconds=round(wall, 2), eval_seconds=round(eval_seconds, 2), env_steps=env_steps,
                    updates=agent.updates)
     if out is not None:
-        save_checkpoint(out / "checkpoint.pt", agent, cfg, {"env_steps": env_steps})
-    return TrainResult(agent=agent, history=dict(history), summary=summary)
+        save_resumable()
+    envs.close()
+    return TrainResult(agent=agent, history=dict(history), summary=summary, replay=replay if return_replay else None)

@@ -5,7 +5,7 @@ observations side by side, as the Atari DQN did with four screens (Mnih et al., 
 Chapter 4 compares this fixed window against a DRQN's learned memory.
 
 :func:`make_frame_stacked` wraps any environment from :func:`~rdqn_core.envs.make_env`;
-:data:`STACKED_MASKED_CARTPOLE` is an environment *spec* string that a
+:data:`STACKED_MASKED_CARTPOLE` is its registered gymnasium id, which a
 :class:`~rdqn_core.config.TrainConfig` can carry (``env_id=STACKED_MASKED_CARTPOLE``),
 because a config holds strings, not callables::
 
@@ -20,13 +20,14 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.wrappers import FlattenObservation, FrameStackObservation
 
-from .envs import MASKED_CARTPOLE_ID, make_env
+from ..types import MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID
+from .registry import make_env
 
 __all__ = ["make_frame_stacked", "masked_cartpole_stacked", "STACKED_MASKED_CARTPOLE", "FRAME_PADDINGS"]
 
 FRAME_PADDINGS = ("reset", "zero")
-STACKED_MASKED_CARTPOLE = "rdqn_core.stacking:masked_cartpole_stacked"
-"""Env spec of velocity-masked CartPole with the last 4 observations stacked (8 numbers)."""
+STACKED_MASKED_CARTPOLE = STACKED_MASKED_CARTPOLE_ID
+"""Registered id of velocity-masked CartPole with the last 4 observations stacked (8 numbers)."""
 
 
 def make_frame_stacked(env: str | Callable[[], gym.Env] = MASKED_CARTPOLE_ID, k: int = 4, padding: str = "reset",

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .networks import RecurrentQNetwork
+from ..networks import RecurrentQNetwork
 
 __all__ = ["hidden_state_gradient_norms", "fit_log_slope", "scale_recurrent_weights",
            "ClipComparison", "compare_clipping", "loss_spikes", "stability_summary"]

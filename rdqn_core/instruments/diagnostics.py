@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .envs import check_spaces, make_env, make_vector_env
-from .networks import RecurrentState
-from .replay import INITIAL_STATES, SequenceReplay
+from ..envs import check_spaces, make_env, make_vector_env
+from ..replay import SequenceReplay
+from ..rollout import Rollout
+from ..types import INITIAL_STATES, RecurrentState
 
 __all__ = ["q_discrepancy", "collect_experience", "StalenessReport", "hidden_state_staleness", "trace_episode",
            "linear_probe_r2"]
@@ -121,42 +122,18 @@ def collect_experience(network: nn.Module, env: str | Callable[[], gym.Env], rep
     recurrent = getattr(network, "is_recurrent", False)
     if recurrent and replay.hidden_size not in (0, network.hidden_size):
         raise ValueError(f"replay stores states of size {replay.hidden_size}, the network's are {network.hidden_size}")
-    device = _device_of(network)
     B = replay.num_envs
     rng = np.random.default_rng(seed)
     envs = make_vector_env(env, B)
     returns: list[float] = []
     try:
-        obs_dim, _ = check_spaces(envs.single_observation_space, envs.single_action_space)
-        obs, _ = envs.reset(seed=[seed + i for i in range(B)])
-        obs = obs.reshape(B, -1)
-        state = network.initial_state(B, device)
-        starts = np.ones(B, np.float32)
-        prev_actions = np.full(B, -1)
-        running = np.zeros(B)
+        check_spaces(envs.single_observation_space, envs.single_action_space)
+        rollout = Rollout(envs, network, seed=[seed + i for i in range(B)])
         for _ in range(math.ceil(steps / B)):
-            if state is not None:
-                state = state.masked(torch.as_tensor(1.0 - starts, device=device))
-            stored_state = state  # the memory this step is acted on: what the replay keeps
-            q, state = network(torch.as_tensor(obs, dtype=torch.float32, device=device).view(1, B, -1), state,
-                               torch.as_tensor(starts, device=device).view(1, B),
-                               torch.as_tensor(prev_actions, device=device).view(1, B))
-            actions = q[0].argmax(-1).cpu().numpy()
-            explore = rng.random(B) < epsilon
-            actions = np.where(explore, rng.integers(network.n_actions, size=B), actions)
-            next_obs, rewards, terminated, truncated, info = envs.step(actions)
-            next_obs = next_obs.reshape(B, -1)
-            done = terminated | truncated
-            final_obs = next_obs.copy()
-            if done.any():  # SAME_STEP autoreset: the episode's last observation is in info
-                final_obs[info["_final_obs"]] = np.stack(info["final_obs"][info["_final_obs"]]).reshape(-1, obs_dim)
-            replay.add(obs, actions, rewards, terminated, truncated, final_obs, prev_actions, stored_state)
-            running += rewards
-            returns += [float(r) for r in running[done]]
-            running[done] = 0.0
-            starts = done.astype(np.float32)
-            prev_actions = np.where(done, -1, actions)
-            obs = next_obs
+            step = rollout.step(epsilon, rng)  # the same loop the trainer runs
+            replay.add(step.obs, step.actions, step.rewards, step.terminated, step.truncated, step.next_obs,
+                       step.prev_actions, step.state)
+            returns += [episode_return for _, episode_return, _ in step.finished]
     finally:
         envs.close()
     return returns

@@ -1,0 +1,17 @@
+"""Chapter instruments: measurements the book makes, built on the core and never imported by it.
+
+* :mod:`.tasks` (Chapter 2): the delayed-recall task;
+* :mod:`.tabular` (Chapter 3): tabular Q-learning and value iteration;
+* :mod:`.gradients` (Chapter 5): hidden-state gradient norms, clipping, loss spikes;
+* :mod:`.diagnostics` (Chapter 4): collecting experience, stored-state staleness, tracing, probes.
+"""
+from .diagnostics import StalenessReport, collect_experience, hidden_state_staleness, linear_probe_r2, q_discrepancy, trace_episode
+from .gradients import (ClipComparison, compare_clipping, fit_log_slope, hidden_state_gradient_norms, loss_spikes,
+                        scale_recurrent_weights, stability_summary)
+from .tabular import ExtraExits, GreedyPath, greedy_path, q_learning, value_iteration
+from .tasks import recall_task, recall_task_layout
+
+__all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "linear_probe_r2", "q_discrepancy",
+           "trace_episode", "ClipComparison", "compare_clipping", "fit_log_slope", "hidden_state_gradient_norms",
+           "loss_spikes", "scale_recurrent_weights", "stability_summary", "ExtraExits", "GreedyPath", "greedy_path",
+           "q_learning", "value_iteration", "recall_task", "recall_task_layout"]

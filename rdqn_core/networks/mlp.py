@@ -1,0 +1,42 @@
+"""The memoryless Q-network of a DQN (Chapter 3)."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .base import QNetworkBase, check_sizes, mlp
+from .heads import QHead
+
+__all__ = ["MLPQNetwork"]
+
+
+class MLPQNetwork(QNetworkBase):
+    """Memoryless Q-network ``obs -> Q(obs, .)``; accepts and returns ``state`` unchanged (``None``).
+
+    Layers: encoder MLP (``encoder_sizes``) -> Q head (one hidden layer of ``hidden_size``).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden_size: int = 64,
+        encoder_sizes: tuple[int, ...] = (64,),
+        prev_action_input: bool = False,
+        normalize_obs: bool = False,
+        dueling: bool = False,
+        layer_norm: bool = False,
+    ):
+        check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
+        super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs)
+        self.body = mlp([self.in_dim, *encoder_sizes], layer_norm=layer_norm)
+        self.head = QHead(encoder_sizes[-1] if encoder_sizes else self.in_dim, hidden_size, n_actions,
+                          dueling=dueling, layer_norm=layer_norm)
+
+    def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> None:
+        return None
+
+    def unroll(self, x: Tensor, state: None = None, episode_starts: Tensor | None = None,
+               resets_inside: bool | None = None) -> tuple[Tensor, None]:
+        """``x`` (T, B, in_dim) from :meth:`inputs` -> Q (T, B, n_actions); no memory, so no state."""
+        return self.head(self.body(x)), None

@@ -1,0 +1,135 @@
+"""The acting loop, written once (Chapter 4; the actor of Chapter 7).
+
+Every caller that plays a vector environment with a Q-network goes through
+:class:`Rollout`: the trainer, greedy evaluation, the chapter instruments that collect
+experience, the benchmark and the actor processes of Chapter 7. One step is::
+
+    mask the memory where an episode started -> act -> step the envs
+        -> recover the true final observation -> update episode starts and previous actions
+
+The class carries, per environment, the current observation, the memory, whether the
+observation starts an episode and the previous action; it knows nothing about replay,
+updates or logging (those are the trainer's).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from .types import RecurrentState
+
+__all__ = ["Rollout", "Transition", "act_epsilon_greedy"]
+
+
+@torch.no_grad()
+def act_epsilon_greedy(network: nn.Module, obs: np.ndarray, state: RecurrentState | None,
+                       episode_starts: np.ndarray, prev_actions: np.ndarray, epsilon: float,
+                       rng: np.random.Generator) -> tuple[np.ndarray, RecurrentState | None, np.ndarray]:
+    """One epsilon-greedy step of ``network`` for a batch of environments.
+
+    Args:
+        network: a Q-network (``forward(obs, state, episode_starts, prev_actions)``).
+        obs: (B, obs_dim) current observations.
+        state: memory per environment from the previous call (or ``network.initial_state(B)``).
+        episode_starts: (B,) 1 where ``obs`` is the first of an episode: that env's memory is reset.
+        prev_actions: (B,) previous action per env, -1 at an episode start.
+        epsilon: probability of a uniformly random action (0: greedy).
+        rng: generator for the exploration coin flips (seeded for reproducibility).
+
+    Returns:
+        actions (B,), the new state, and the Q-values (B, n_actions) used.
+    """
+    device = next(network.parameters()).device
+    B = len(obs)
+    obs_t = torch.as_tensor(np.asarray(obs, np.float32), device=device).reshape(1, B, -1)
+    starts = torch.as_tensor(np.asarray(episode_starts, np.float32), device=device).view(1, B)
+    prev = torch.as_tensor(np.asarray(prev_actions, np.int64), device=device).view(1, B)
+    q, state = network(obs_t, state, starts, prev)
+    q = q[0].cpu().numpy()
+    actions = q.argmax(axis=1)
+    explore = rng.random(B) < epsilon
+    actions = np.where(explore, rng.integers(q.shape[1], size=B), actions)
+    return actions, state, q
+
+
+@dataclass
+class Transition:
+    """One vector-env step, each array with a leading env axis ``B``.
+
+    ``next_obs`` is the true next observation: where an episode ended it is the episode's
+    final observation from ``info["final_obs"]``, not the first one of the next episode
+    (that one is the rollout's new ``obs``). ``state`` is the memory the actions were chosen
+    with, after the reset of the envs in ``episode_starts``: what a replay stores.
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    next_obs: np.ndarray
+    prev_actions: np.ndarray
+    episode_starts: np.ndarray
+    state: RecurrentState | None
+    q_values: np.ndarray
+    finished: list[tuple[int, float, int]] = field(default_factory=list)
+    """(env, return, length) of the episodes that ended with this step."""
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.terminated | self.truncated
+
+
+class Rollout:
+    """Play ``envs`` with ``network``, carrying one memory per environment.
+
+    Args:
+        envs: a gymnasium vector env with SAME_STEP autoreset (:func:`~rdqn_core.envs.make_vector_env`).
+        network: the Q-network that acts; its weights may change between steps (the trainer's do).
+        seed: passed to ``envs.reset`` (an int seeds env ``i`` with ``seed + i``; a list seeds each env).
+
+    Each :meth:`step` resets the memory of exactly the envs whose observation starts an episode.
+    """
+
+    def __init__(self, envs: gym.vector.VectorEnv, network: nn.Module, seed: int | list[int] | None = None):
+        self.envs, self.network = envs, network
+        self.num_envs = envs.num_envs
+        obs, _ = envs.reset(seed=seed)
+        self.obs = np.asarray(obs, np.float32).reshape(self.num_envs, -1)  # (B, obs_dim)
+        self.state = network.initial_state(self.num_envs, next(network.parameters()).device)
+        self.episode_starts = np.ones(self.num_envs, np.float32)  # every env starts an episode
+        self.prev_actions = np.full(self.num_envs, -1, np.int64)
+        self.episode_returns = np.zeros(self.num_envs)
+        self.episode_lengths = np.zeros(self.num_envs, np.int64)
+
+    def step(self, epsilon: float, rng: np.random.Generator) -> Transition:
+        """Act epsilon-greedily in every env once and return what happened."""
+        B = self.num_envs
+        state = self.state
+        if state is not None:  # reset memory exactly where an episode began
+            device = state.h.device
+            state = state.masked(torch.as_tensor(1.0 - self.episode_starts, device=device))
+        obs, starts, prev = self.obs, self.episode_starts, self.prev_actions
+        actions, new_state, q = act_epsilon_greedy(self.network, obs, state, starts, prev, epsilon, rng)
+        next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
+        next_obs = np.asarray(next_obs, np.float32).reshape(B, -1)
+        done = terminated | truncated
+        final_obs = next_obs.copy()
+        if done.any():  # easy to overlook: with SAME_STEP autoreset next_obs already belongs to the next episode
+            ended = info["_final_obs"]
+            final_obs[ended] = np.stack(info["final_obs"][ended]).reshape(int(ended.sum()), -1)
+        self.episode_returns += rewards
+        self.episode_lengths += 1
+        finished = [(int(e), float(self.episode_returns[e]), int(self.episode_lengths[e])) for e in np.flatnonzero(done)]
+        self.episode_returns[done], self.episode_lengths[done] = 0.0, 0
+        self.obs, self.state = next_obs, new_state
+        self.episode_starts = done.astype(np.float32)
+        self.prev_actions = np.where(done, -1, actions)
+        return Transition(obs=obs, actions=actions, rewards=np.asarray(rewards, np.float32),
+                          terminated=np.asarray(terminated, bool), truncated=np.asarray(truncated, bool),
+                          next_obs=final_obs, prev_actions=prev, episode_starts=starts, state=state, q_values=q,
+                          finished=finished)

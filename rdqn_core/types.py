@@ -1,0 +1,95 @@
+"""Data that crosses layers: the recurrent state, a replayed batch, and shared constants.
+
+The lowest layer of the package: it imports nothing from ``rdqn_core`` and does not
+import torch at run time (the tensors are only annotations), so that ``envs/`` can
+use the constants and stay numpy + gymnasium only.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # pragma: no cover - annotations only
+    from torch import Tensor
+
+__all__ = ["RecurrentState", "SequenceBatch", "NStepParts", "CELL_TYPES", "NETWORK_CELLS", "LOSSES", "INITIAL_STATES",
+           "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID"]
+
+CELL_TYPES = ("lstm", "gru", "rnn")
+"""Recurrent cells of :class:`~rdqn_core.networks.RecurrentQNetwork`."""
+NETWORK_CELLS = ("mlp",) + CELL_TYPES
+"""What ``TrainConfig.cell`` may be: ``'mlp'`` is the memoryless DQN."""
+LOSSES = ("huber", "mse")
+INITIAL_STATES = ("zero", "stored")
+"""Where a replayed window's memory starts: zeros, or the state the actor had (R2D2's stored state)."""
+
+MASKED_CARTPOLE_ID = "rdqn/MaskedCartPole-v0"
+FLICKER_CARTPOLE_ID = "rdqn/FlickerCartPole-v0"
+STACKED_MASKED_CARTPOLE_ID = "rdqn/StackedMaskedCartPole-v0"
+
+
+class RecurrentState(NamedTuple):
+    """Hidden state of a one-layer recurrent core, each tensor shaped ``(1, B, hidden)``.
+
+    ``c`` is the LSTM cell state and ``None`` for GRU and plain RNN cells.
+    """
+
+    h: Tensor
+    c: Tensor | None = None
+
+    def masked(self, keep: Tensor) -> "RecurrentState":
+        """Multiply by ``keep`` of shape ``(B,)``: 0 resets that environment's memory."""
+        keep = keep.to(self.h.dtype).view(1, -1, 1)
+        return RecurrentState(self.h * keep, None if self.c is None else self.c * keep)
+
+    def detach(self) -> "RecurrentState":
+        return RecurrentState(self.h.detach(), None if self.c is None else self.c.detach())
+
+
+class NStepParts(NamedTuple):
+    """The bootstrap-independent parts of n-step targets, each ``(T, B)``:
+    ``target[t] = sums[t] + discounts[t] * bootstrap_values[index[t]]``
+    (see :func:`~rdqn_core.losses.n_step_return_parts`)."""
+
+    sums: Tensor
+    discounts: Tensor
+    index: Tensor
+
+
+class SequenceBatch(NamedTuple):
+    """A batch of replayed windows, time-major, with ``W = burn_in + seq_len + n_steps`` transitions.
+
+    Window positions are fixed for every window: ``[0, burn_in)`` burn-in,
+    ``[burn_in, burn_in + seq_len)`` trained steps, then the n-step look-ahead. A window whose
+    trained steps begin at its episode's first step has no burn-in of its own: the burn-in rows
+    belong to the previous episode, and ``episode_starts[burn_in] = 1`` resets the memory.
+
+    obs: (W + 1, B, obs_dim) observations; ``obs[t + 1]`` follows ``obs[t]``.
+    prev_actions: (W + 1, B) action taken before ``obs[t]``, -1 at an episode start.
+    actions, rewards, terminated, truncated: (W, B) the transition leaving ``obs[t]``.
+    valid: (W, B) 1 where the transition exists in the sampled episode.
+    loss_mask: (W, B) 1 on the trained steps that exist.
+    episode_starts: (W + 1, B) 1 where ``obs[t]`` is the first of its episode: only ever at
+        ``t = burn_in`` (the first trained step), so every pass after the burn-in is one fused call.
+    initial_state: state to start the core from at ``t = 0`` (zeros where the episode starts at
+        ``t = burn_in``; None for an MLP).
+    stored_state: that start state under the 'stored' strategy, whatever the strategy (for staleness measures).
+    burn_in_lengths: (B,) on the CPU: ``burn_in``, or 0 for a window that starts its episode.
+    return_parts: the n-step return split into what the replay knows at sample time
+        (:class:`NStepParts` over the W transitions), or None if the replay has no ``gamma``.
+    parts_gamma: the discount ``return_parts`` were computed with (None with them).
+    """
+
+    obs: Tensor
+    prev_actions: Tensor
+    actions: Tensor
+    rewards: Tensor
+    terminated: Tensor
+    truncated: Tensor
+    valid: Tensor
+    loss_mask: Tensor
+    episode_starts: Tensor
+    initial_state: RecurrentState | None
+    stored_state: RecurrentState | None
+    burn_in_lengths: Tensor
+    return_parts: NStepParts | None
+    parts_gamma: float | None
