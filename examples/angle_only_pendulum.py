@@ -11,10 +11,10 @@ hidden state (it shows the angular velocity). Two standard wrappers change that:
 
 Train it from the repository root (``python -m`` puts the current folder on the import path)::
 
-    python -m rdqn_core train --env examples.angle_only_pendulum:make_env --gamma 0.95 --solve-threshold 0
+    python -m rdqn_core train --env examples.angle_only_pendulum:make_env --gamma 0.95
 
-(``make_full_env`` is the fully observed reference; ``--solve-threshold 0`` trains the whole budget, since
-Pendulum returns are negative and the CartPole default of 475 never applies.) The README's "Your own
+(``make_full_env`` is the fully observed reference. A run trains its whole budget unless
+``--solve-threshold`` is given; any number is a threshold, including 0 and negative ones.) The README's "Your own
 environment" section gives the returns this reached against a memoryless and a fully observed DQN.
 """
 from __future__ import annotations

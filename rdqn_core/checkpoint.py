@@ -55,10 +55,10 @@ def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch
 
 def _plain(value: Any, where: str) -> Any:
     """``value`` as types ``torch.load(weights_only=True)`` reads back; NumPy scalars and arrays are converted."""
+    if isinstance(value, np.generic):  # first: np.float64 and np.str_ are also float and str, yet pickle as NumPy
+        return value.item()
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, torch.Tensor):
@@ -91,7 +91,8 @@ def _load(path: str | os.PathLike, device: torch.device) -> dict:
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # a truncated or foreign file: say which, not a pickle traceback
-        raise ValueError(f"{path} is not a readable rdqn checkpoint ({type(err).__name__}: {err})") from err
+        detail = (str(err).strip().splitlines() or [""])[0]  # torch's own message runs over many lines
+        raise ValueError(f"{path} is not a readable rdqn checkpoint ({type(err).__name__}: {detail})") from err
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{path} has checkpoint format {found!r}; this rdqn_core reads {CHECKPOINT_FORMAT}")

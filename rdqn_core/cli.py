@@ -24,7 +24,7 @@ from .benchmark import benchmark, format_benchmark
 from .checkpoint import load_training_config
 from .config import TrainConfig
 from .envs import check_spaces, make_env
-from .trainer import evaluate, load_checkpoint, train
+from .trainer import _check_resumable, evaluate, load_checkpoint, train
 from .utils import get_device
 
 __all__ = ["main", "build_parser", "config_to_argv"]
@@ -118,7 +118,8 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         given["progress"] = False
     if getattr(args, "resume", None):
         stored = load_training_config(Path(args.resume) / "resume.pt")
-        return dataclasses.replace(stored, **given)
+        # checked here, before training, so that a changed field is a message and exit status 2
+        return _check_resumable(stored, dataclasses.replace(stored, **given))
     if given.get("cell") == "mlp":
         return TrainConfig.memoryless(**given)
     return TrainConfig(**given)

@@ -108,8 +108,12 @@ class TrainConfig:
         return cls(**{**base, **overrides})
 
     def expected_updates(self) -> int:
-        """Gradient updates a full run makes: ``updates_per_step`` per env step after ``learning_starts``."""
-        return int(math.floor(max(0, self.total_steps - self.learning_starts) * self.updates_per_step))
+        """Gradient updates a full run makes: ``updates_per_step`` per env step after ``learning_starts``.
+
+        A run takes whole vector steps, so it ends at ``total_steps`` rounded up to a multiple of ``num_envs``.
+        """
+        steps = -(-self.total_steps // self.num_envs) * self.num_envs
+        return int(math.floor(max(0, steps - self.learning_starts) * self.updates_per_step))
 
 
 def _check_field(f: dataclasses.Field, value: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import os
 import time
 from collections import defaultdict
@@ -170,12 +171,11 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
     history: dict[str, list[float]] = defaultdict(list)
     summary: dict[str, Any] = dict(solved=False, steps_to_solve=None, wall_seconds_to_solve=None,
                                    train_seconds_to_solve=None, best_eval_return=None, final_eval_return=None)
-    env_steps, eval_index, eval_seconds, elapsed_before, update_debt = 0, 0, 0.0, 0.0, 0.0
+    env_steps, eval_index, eval_seconds, elapsed_before = 0, 0, 0.0, 0.0
     if resume:
         counters = load_training_state(out / "resume.pt", agent, replay, rng)
         env_steps, eval_index = int(counters["env_steps"]), int(counters["eval_index"])
         eval_seconds, elapsed_before = float(counters["eval_seconds"]), float(counters["elapsed"])
-        update_debt = float(counters["update_debt"])
         summary.update(counters["summary"])
         history.update({k: list(v) for k, v in counters["history"].items()})
         rollout.obs = counters["obs"].numpy()
@@ -203,7 +203,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
         metric_log.flush(agent.updates - len(metric_log.pending))
         state = rollout.state
         counters = dict(env_steps=env_steps, eval_index=eval_index, eval_seconds=eval_seconds,
-                        elapsed=time.perf_counter() - start_time, update_debt=update_debt, summary=summary,
+                        elapsed=time.perf_counter() - start_time, summary=summary,
                         history=dict(history), obs=rollout.obs, episode_starts=rollout.episode_starts,
                         prev_actions=rollout.prev_actions, episode_returns=rollout.episode_returns,
                         episode_lengths=rollout.episode_lengths,
@@ -234,10 +234,12 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
             env_steps += cfg.num_envs
             bar.update(cfg.num_envs)
 
-            if env_steps > cfg.learning_starts and replay.can_sample():  # so that expected_updates() holds
-                update_debt += cfg.updates_per_step * cfg.num_envs
-                while update_debt >= 1.0:
-                    update_debt -= 1.0
+            if env_steps > cfg.learning_starts:
+                # The updates due so far, from the env steps after learning_starts (not a running sum of
+                # fractions, which drifts), so that a full run makes exactly config.expected_updates(); a step
+                # where the replay cannot sample yet leaves its updates to the next one.
+                due = math.floor((env_steps - cfg.learning_starts) * cfg.updates_per_step)
+                while agent.updates < due and replay.can_sample():
                     metric_log.add(agent.update(replay.sample(cfg.batch_size, rng, device)))
                     if len(metric_log.pending) >= FLUSH_EVERY:
                         metric_log.flush(agent.updates - FLUSH_EVERY)

@@ -68,8 +68,9 @@ class SequenceBatch(NamedTuple):
     actions, rewards, terminated, truncated: (W, B) the transition leaving ``obs[t]``.
     valid: (W, B) 1 where the transition exists in the sampled episode.
     loss_mask: (W, B) 1 on the trained steps that exist.
-    episode_starts: (W + 1, B) 1 where ``obs[t]`` is the first of its episode: only ever at
-        ``t = burn_in`` (the first trained step), so every pass after the burn-in is one fused call.
+    episode_starts: (W + 1, B) 1 where ``obs[t]`` is the first of its episode: only ever at ``t = 0``
+        or at ``t = burn_in`` (the first trained step), the first row of a pass, so that the burn-in
+        and every later pass are one fused call each.
     initial_state: state to start the core from at ``t = 0`` (zeros where the episode starts at
         ``t = burn_in``; None for an MLP).
     stored_state: that start state under the 'stored' strategy, whatever the strategy (for staleness measures).

@@ -1,11 +1,12 @@
 """rdqn_core.benchmark and `python -m rdqn_core benchmark`: what is timed, the table, errors."""
+import collections
 import dataclasses
 import json
 
 import pytest
 
 import rdqn_core.benchmark as benchmark_module
-from rdqn_core import QAgent, TrainConfig, collect_experience
+from rdqn_core import QAgent, Rollout, TrainConfig
 from rdqn_core.benchmark import benchmark, format_benchmark
 from rdqn_core.cli import main as cli_main
 
@@ -14,36 +15,43 @@ SMALL = TrainConfig(hidden_size=8, encoder_sizes=(8,), batch_size=4, num_envs=2,
 
 
 def test_benchmark_times_every_row_and_the_requested_updates(monkeypatch):
-    calls = {"update": 0, "act_batch_sizes": []}
-    original_update, original_act = QAgent.update, QAgent.act
+    calls = {"update": 0, "rollout_sizes": [], "minimal": 0}
+    original_update, original_step = QAgent.update, Rollout.step
+    original_minimal = benchmark_module.MinimalUpdate.__call__
 
     def count_update(self, batch):
         calls["update"] += 1
         return original_update(self, batch)
 
-    def count_act(self, obs, *args):
-        calls["act_batch_sizes"].append(len(obs))
-        return original_act(self, obs, *args)
+    def count_step(self, epsilon, rng):
+        calls["rollout_sizes"].append((self.num_envs, epsilon))
+        return original_step(self, epsilon, rng)
 
-    def count_fill(network, env, replay, steps, **kwargs):
-        calls["fill_steps"] = steps
-        return collect_experience(network, env, replay, steps, **kwargs)
+    def count_minimal(self, *batch):
+        calls["minimal"] += 1
+        return original_minimal(self, *batch)
 
     monkeypatch.setattr(QAgent, "update", count_update)
-    monkeypatch.setattr(QAgent, "act", count_act)
-    monkeypatch.setattr(benchmark_module, "collect_experience", count_fill)
+    monkeypatch.setattr(Rollout, "step", count_step)
+    monkeypatch.setattr(benchmark_module.MinimalUpdate, "__call__", count_minimal)
     result = benchmark(SMALL, num_envs=(1, 3), act_steps=5, updates=4, fill_steps=200, warmup_updates=2)
     assert [row["num_envs"] for row in result["rows"]] == [1, 3]
     assert all(row["env_steps_per_s"] > 0 and row["act_steps_per_s"] > 0 for row in result["rows"])
-    assert calls["update"] == 2 + 4  # warm-up and timed updates, nothing else
-    # acting rows go through the agent with one state per env: batches of 1 and 3; the replay is filled once
-    assert {1, 3} == set(calls["act_batch_sizes"]) and calls["fill_steps"] == 200
+    assert calls["update"] == 2 + 4 and calls["minimal"] == 2 + 4  # warm-up and timed updates, nothing else
+    # acting rows go through the one acting loop, greedily, with 1 and 3 envs (min(10, act_steps) untimed + act_steps timed);
+    # the replay is filled once by random play through it with the config's 2 envs
+    greedy = collections.Counter(n for n, eps in calls["rollout_sizes"] if eps == 0.0)
+    assert greedy == {1: 10, 3: 10}
+    assert sum(n for n, eps in calls["rollout_sizes"] if eps == 1.0) == 200
+    assert result["minimal_update_ms"] > 0
+    assert result["update_to_minimal_ratio"] == pytest.approx(result["update_ms"] / result["minimal_update_ms"])
     assert result["update_ms"] > 0 and result["updates_per_s"] == pytest.approx(1e3 / result["update_ms"])
     q25, q75 = result["update_ms_quartiles"]
     assert 0 < q25 <= result["update_ms"] <= q75
     assert result["peak_rss_mb"] > 10 and result["cuda_peak_mb"] is None and result["device"] == "cpu"
     table = format_benchmark(result)
-    assert "ms per gradient step" in table and len(table.splitlines()) == 2 + 2 + 2
+    assert "ms per gradient step" in table and len(table.splitlines()) == 2 + 2 + 4
+    assert "update / minimal ratio: " in table
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -28,8 +28,9 @@ def structure(value):
     the ``overrides`` of a variant count as one leaf.
     """
     if isinstance(value, dict):
-        # a run's overrides are data (the quick run overrides more fields), not part of the format
-        return {k: "dict" if k == "overrides" else structure(v) for k, v in value.items()}
+        # a run's overrides and configs are data (the quick run overrides more fields, and TrainConfig gains
+        # fields over time), not part of the format; test_configs_in_the_files_load checks them
+        return {k: "dict" if k in ("overrides", "config", "defaults") else structure(v) for k, v in value.items()}
     if isinstance(value, list):
         return [structure(value[0])] if value else []
     if isinstance(value, bool):
@@ -69,6 +70,17 @@ def test_quick_run_writes_a_file_shaped_like_the_committed_one(quick_file):
     assert quick["meta"]["command"] == "python book/scripts/ch04_experiments.py --quick"
     loose(structure(quick), structure(committed))
     assert COMMITTED.stat().st_size < 200_000
+
+
+def test_configs_in_the_files_load(quick_file):
+    from rdqn_core import TrainConfig, config_from_dict
+
+    for path in (quick_file, COMMITTED):
+        data = json.loads(path.read_text())
+        assert isinstance(config_from_dict(data["meta"]["defaults"]), TrainConfig)
+        for section in ("comparison", "ablation"):
+            for variant in data[section].values():
+                assert isinstance(config_from_dict(variant["config"]), TrainConfig)
 
 
 def test_the_pages_helpers_accept_the_quick_file(quick_file):

@@ -239,4 +239,8 @@ def test_frame_stacking_rejects_bad_input():
 
 def test_config_accepts_the_spec():
     cfg = TrainConfig.memoryless(env_id=STACKED_MASKED_CARTPOLE)
-    assert dataclasses.asdict(cfg)["env_id"] == "rdqn_core.stacking:masked_cartpole_stacked"
+    assert dataclasses.asdict(cfg)["env_id"] == "rdqn/StackedMaskedCartPole-v0"  # a registered id, not a module path
+    env = make_env(cfg.env_id)
+    assert env.observation_space.shape == (8,)
+    # the module-path spec that older result files carry still names the same environment
+    assert make_env("rdqn_core.stacking:masked_cartpole_stacked").observation_space.shape == (8,)

@@ -54,7 +54,7 @@ def test_unknown_env_id_names_close_matches():
 
 
 def test_module_callable_spec():
-    env = make_env("rdqn_core.envs:_masked_cartpole")
+    env = make_env("rdqn_core.envs.registry:_masked_cartpole")
     assert env.observation_space.shape == (2,)
     with pytest.raises(ValueError, match="has no attribute 'nope'"):
         make_env("rdqn_core.envs:nope")

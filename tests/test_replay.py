@@ -32,14 +32,17 @@ def fill(replay, num_envs, lengths, truncate_every=None, hidden=0, steps=None):
     return replay
 
 
-def check_windows(batch, seq_len):
-    obs = batch.obs.numpy()  # (W + 1, B, 2)
+def check_windows(batch, seq_len, burn_in):
+    obs = batch.obs.numpy()  # (W + 1, B, 2): (episode tag, step in episode)
     valid = batch.valid.numpy().astype(bool)
     W, B = valid.shape
     for b in range(B):
         rows = np.flatnonzero(valid[:, b])
-        assert rows.size > 0 and rows[0] == 0, "windows are left-aligned and start on a real step"
-        tag = obs[0, b, 0]
+        burn = batch.burn_in_lengths[b].item()
+        assert burn in (0, burn_in), "a burn-in is full, or the window starts its episode"
+        # the trained steps sit at fixed positions; the window's own rows start burn steps before them
+        assert rows.size > 0 and rows[0] == burn_in - burn
+        tag = obs[burn_in, b, 0]
         for t in rows:
             # the transition t -> t+1 stays inside one episode, step indices consecutive
             assert obs[t, b, 0] == tag and obs[t + 1, b, 0] == tag
@@ -47,12 +50,17 @@ def check_windows(batch, seq_len):
         assert np.all(np.diff(rows) == 1), "valid steps are contiguous"
         trained = batch.loss_mask[:, b].numpy().astype(bool)
         assert trained.sum() <= seq_len and np.all(valid[trained, b])
-        # burn-in = steps before the first trained step
-        first_trained = np.flatnonzero(trained)[0]
-        assert first_trained == batch.burn_in_lengths[b].item()
-        # only the first observation can start an episode
-        assert batch.episode_starts[0, b].item() == float(obs[0, b, 1] == 0)
-        assert batch.episode_starts[1:, b].sum().item() == 0
+        assert np.flatnonzero(trained)[0] == burn_in, "the first trained step is at position burn_in"
+        # a short burn-in was snapped to the episode start: the first trained step is step 0 or >= burn_in
+        first_step = obs[burn_in, b, 1]
+        assert first_step == 0 or first_step >= burn_in
+        assert (burn == 0) == (first_step == 0 and burn_in > 0) or burn_in == 0
+        # an episode can start only at the first row of a pass: position 0 (exactly burn_in steps before the
+        # trained ones) or the first trained step, so that every pass is one fused call
+        starts = batch.episode_starts[:, b].numpy()
+        assert starts[burn_in] == float(first_step == 0)
+        assert starts[0] == float(obs[0, b, 1] == 0 and valid[0, b]) or burn_in == 0
+        assert starts.sum() == starts[0] + (starts[burn_in] if burn_in else 0)
 
 
 @pytest.mark.parametrize("burn_in", [0, 4])
@@ -61,7 +69,7 @@ def test_windows_never_cross_episode_ends(burn_in):
     fill(replay, 2, [[5, 9, 3], [7, 2, 11]], steps=300)  # the ring (200 rows per env) has wrapped
     rng = np.random.default_rng(0)
     for _ in range(20):
-        check_windows(replay.sample(64, rng), seq_len=6)
+        check_windows(replay.sample(64, rng), seq_len=6, burn_in=burn_in)
 
 
 def test_terminal_flags_and_final_observation_are_kept():
@@ -85,17 +93,23 @@ def test_newest_step_of_a_running_episode_is_not_sampled():
     assert batch.valid[0].all() and not batch.valid[1:].any()
 
 
-def test_burn_in_is_shortened_at_episode_start_and_stored_state_is_read():
+def test_short_burn_in_snaps_to_the_episode_start_and_stored_state_is_read():
     replay = SequenceReplay(400, 1, 2, seq_len=3, burn_in=4, n_steps=1, hidden_size=5, lstm=True,
                             initial_state="stored")
     fill(replay, 1, [[20]], steps=60, hidden=5)
-    batch = replay.sample(128, np.random.default_rng(2))
+    batch = replay.sample(512, np.random.default_rng(2))
+    trained_step = batch.obs[4, :, 1]  # step in episode of the first trained observation
+    # rows 1-3 steps into an episode were moved back to its start; every other row keeps a full burn-in
+    assert set(trained_step.tolist()) == {0.0} | set(range(4, 20))
+    assert torch.equal(batch.burn_in_lengths, torch.where(trained_step == 0, 0, 4))
+    # the start row is drawn for steps 0-3 of an episode, so about four times as often as any later row
+    share_start = (trained_step == 0).float().mean().item()
+    share_row_10 = (trained_step == 10).float().mean().item()
+    assert 2.5 < share_start / share_row_10 < 6
+    # the stored state was filled with the step index of the row; it is zero where the window starts its episode
     first_step = batch.obs[0, :, 1]
-    trained_step = first_step + batch.burn_in_lengths
-    # burn-in covers min(burn_in, steps since the episode start)
-    assert torch.equal(batch.burn_in_lengths.float(), torch.clamp(trained_step, max=4.0).float())
-    # the stored state was filled with the step index of the row; it is zero at an episode start
-    assert torch.allclose(batch.initial_state.h[0, :, 0], first_step * (first_step > 0))
+    expected = torch.where(trained_step == 0, torch.zeros_like(first_step), first_step)
+    assert torch.allclose(batch.initial_state.h[0, :, 0], expected)
 
 
 def test_zero_start_ignores_stored_state():

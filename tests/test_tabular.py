@@ -155,6 +155,6 @@ def test_errors_that_teach():
 
 
 def test_tabular_imports_nothing_from_the_package():
-    source = (pathlib.Path(__file__).resolve().parents[1] / "rdqn_core" / "tabular.py").read_text()
+    source = (pathlib.Path(__file__).resolve().parents[1] / "rdqn_core" / "instruments" / "tabular.py").read_text()
     relative = [n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom) and n.level]
     assert relative == []

@@ -1,4 +1,5 @@
 """Trainer and agent: per-env memory resets, fresh evaluation memory, checkpoints, determinism, errors."""
+import collections
 import dataclasses
 import json
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import rdqn_core.rollout as rollout_module
 import rdqn_core.trainer as trainer_module
 from rdqn_core import (QAgent, TrainConfig, build_agent, evaluate, get_device, load_checkpoint, save_checkpoint,
                        train)
@@ -18,14 +20,14 @@ TINY = TrainConfig(total_steps=600, num_envs=3, learning_starts=200, eval_every=
 def test_memory_is_reset_for_exactly_the_envs_whose_episode_started(monkeypatch):
     """Record the state handed to act() in training: rows of envs that just started an episode are zero."""
     calls = []
-    original = QAgent.act
+    original = rollout_module.act_epsilon_greedy
 
-    def spy(self, obs, state, starts, prev, epsilon, rng):
+    def spy(network, obs, state, starts, prev, epsilon, rng):
         if len(obs) == TINY.num_envs:  # training envs, not evaluation
             calls.append((state.h.clone(), state.c.clone(), np.array(starts), np.array(prev)))
-        return original(self, obs, state, starts, prev, epsilon, rng)
+        return original(network, obs, state, starts, prev, epsilon, rng)
 
-    monkeypatch.setattr(QAgent, "act", spy)
+    monkeypatch.setattr(rollout_module, "act_epsilon_greedy", spy)
     train(dataclasses.replace(TINY, eval_every=0))
     checked_start = checked_carry = 0
     for h, c, starts, prev in calls[1:]:
@@ -45,13 +47,13 @@ def test_memory_is_reset_for_exactly_the_envs_whose_episode_started(monkeypatch)
 def test_evaluation_starts_from_a_fresh_memory(monkeypatch):
     agent = build_agent(TINY, 2, 2, get_device("cpu"))
     seen = []
-    original = QAgent.act
+    original = rollout_module.act_epsilon_greedy
 
-    def spy(self, obs, state, starts, prev, epsilon, rng):
+    def spy(network, obs, state, starts, prev, epsilon, rng):
         seen.append((state, np.array(starts), epsilon))
-        return original(self, obs, state, starts, prev, epsilon, rng)
+        return original(network, obs, state, starts, prev, epsilon, rng)
 
-    monkeypatch.setattr(QAgent, "act", spy)
+    monkeypatch.setattr(rollout_module, "act_epsilon_greedy", spy)
     evaluate(agent, TINY.env_id, episodes=3, seed=0)
     state, starts, epsilon = seen[0]
     assert state.h.abs().sum() == 0 and starts.all() and epsilon == 0.0
@@ -98,12 +100,19 @@ def test_nan_loss_stops_training_with_a_clear_error():
     for _ in range(30):
         replay.add(np.zeros((3, 2)), np.zeros(3, int), np.full(3, np.nan), np.zeros(3, bool), np.zeros(3, bool),
                    np.zeros((3, 2)), None, agent.initial_state(3))
-    with pytest.raises(FloatingPointError, match="TD loss became nan.*learning_rate"):
-        agent.update(replay.sample(4, np.random.default_rng(0)))
+    metrics = agent.update(replay.sample(4, np.random.default_rng(0)))
+    assert not torch.isfinite(metrics["losses/td_loss"])  # the update itself never waits for the device
+    # the trainer reads the metrics in blocks and stops at the first non-finite loss, naming its update
+    log = trainer_module._MetricLog(collections.defaultdict(list))
+    finite = {k: torch.tensor(1.0) for k in metrics}
+    for m in (finite, finite, metrics):
+        log.add(m)
+    with pytest.raises(FloatingPointError, match="TD loss became nan at update 12; .*learning_rate"):
+        log.flush(first_update=10)
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(batch_size=0), r"batch_size=0 is out of range; allowed: \[1, inf\)"),
     (dict(cell="transformer"), "cell='transformer' is not allowed"),
     (dict(cell="mlp"), "cell='mlp' has no memory"),
     (dict(gamma_typo=0.9), "unexpected keyword"),
@@ -136,12 +145,12 @@ def test_cli_train_and_evaluate_print_json(tmp_path, capsys):
 
 def test_cli_rejects_bad_values(capsys):
     assert cli_main(["train", "--batch-size", "0", "--quiet"]) == 2
-    assert "batch_size must be a positive integer" in capsys.readouterr().err
+    assert "batch_size=0 is out of range" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli_main(["train", "--cell", "transformer"])
     # device and environment are checked before training starts: a message and exit status 2, not a traceback
     assert cli_main(["train", "--device", "tpu", "--quiet"]) == 2
-    assert "unknown device 'tpu'" in capsys.readouterr().err
+    assert "device='tpu' is not allowed" in capsys.readouterr().err
     assert cli_main(["train", "--env", "CartPol-v1", "--quiet"]) == 2
     assert "Did you mean CartPole-v1" in capsys.readouterr().err
     assert cli_main(["train", "--env", "Pendulum-v1", "--quiet"]) == 2

@@ -6,7 +6,7 @@ Two kinds of hiding, both as gymnasium observation wrappers:
   (:class:`MaskVelocity` is CartPole with both velocities removed);
 * :class:`FlickerObservation` blanks the whole observation with probability ``p``.
 
-The registered ids that use them are in :mod:`rdqn_core.envs.registry`.
+The registered ids that use them are in :mod:`rdqn_core.envs` (made in ``envs/registry.py``).
 """
 from __future__ import annotations
 

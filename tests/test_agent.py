@@ -1,0 +1,349 @@
+"""QAgent: the R2D2 update against a per-window walk, gradients stop at burn-in and look-ahead, target sync.
+
+The reference in these tests never calls the agent's own pieces: it runs the online and the target
+network over each whole window (from the window's initial state, resets included) and builds every
+n-step target by walking the window's rows one by one.
+"""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+import rdqn_core.agent as agent_module
+from rdqn_core import (QAgent, RecurrentState, Rollout, SequenceReplay, TrainConfig, build_agent, epsilon_at,
+                       make_vector_env)
+
+OBS_DIM, N_ACTIONS, HIDDEN = 3, 3, 8
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def small_config(cell: str = "lstm", **overrides) -> TrainConfig:
+    base = dict(hidden_size=HIDDEN, encoder_sizes=(8,), seq_len=4, burn_in=2, n_steps=3, gamma=0.9,
+                batch_size=48, normalize_obs=True, torch_threads=1, progress=False, target_tau=0.5,
+                learning_rate=1e-2)
+    if cell == "mlp":
+        return TrainConfig.memoryless(**{**base, "seq_len": 1, "burn_in": 0, **overrides})
+    return TrainConfig(cell=cell, initial_state="stored", **{**base, **overrides})
+
+
+def make_agent(config: TrainConfig, device: str = "cpu", seed: int = 0) -> QAgent:
+    torch.manual_seed(seed)
+    agent = build_agent(config, OBS_DIM, N_ACTIONS, torch.device(device))
+    # statistics far from (0, 1), so that a forgotten normalization changes every number
+    agent.normalizer.update(torch.randn(500, OBS_DIM, device=device) * 3.0 + 1.0)
+    with torch.no_grad():  # a target that differs from the online net: Double DQN and max then disagree
+        for p in agent.target.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return agent
+
+
+def replay_for(config: TrainConfig, num_envs: int, obs_dim: int = OBS_DIM, gamma: float | str | None = "config",
+               capacity: int = 2000) -> SequenceReplay:
+    """The replay the config describes; ``gamma`` for its return parts: the config's, another one, or None."""
+    recurrent = config.cell != "mlp"
+    return SequenceReplay(capacity, num_envs, obs_dim, seq_len=config.seq_len, burn_in=config.burn_in,
+                          n_steps=config.n_steps, hidden_size=HIDDEN if recurrent else 0,
+                          lstm=config.cell == "lstm", initial_state=config.initial_state,
+                          gamma=config.gamma if gamma == "config" else gamma)
+
+
+# Episode ends per env: (length, how it ends); after the list every env runs on without an end.
+SCHEDULE = ([(5, "truncated"), (9, "terminated"), (3, "truncated"), (6, "terminated")],
+            [(7, "terminated"), (4, "truncated"), (8, "truncated"), (2, "terminated")])
+
+
+def fill_by_hand(replay: SequenceReplay, steps: int = 40, seed: int = 0) -> SequenceReplay:
+    """Synthetic steps: random observations, actions, rewards and stored states; ends as in SCHEDULE."""
+    rng = np.random.default_rng(seed)
+    B = replay.num_envs
+    episode = np.zeros(B, int)
+    step = np.zeros(B, int)
+    prev = np.full(B, -1)
+    for _ in range(steps):
+        terminated, truncated = np.zeros(B, bool), np.zeros(B, bool)
+        for e in range(B):
+            if episode[e] < len(SCHEDULE[e]):
+                length, kind = SCHEDULE[e][episode[e]]
+                if step[e] + 1 == length:
+                    (terminated if kind == "terminated" else truncated)[e] = True
+        actions = rng.integers(N_ACTIONS, size=B)
+        state = None
+        if replay.hidden_size:
+            h = torch.randn(1, B, replay.hidden_size)
+            state = RecurrentState(h, torch.randn(1, B, replay.hidden_size) if replay.lstm else None)
+        replay.add(rng.normal(size=(B, replay.obs_dim)) * 2.0, actions, rng.uniform(-3, 3, size=B),
+                   terminated, truncated, rng.normal(size=(B, replay.obs_dim)), prev, state)
+        done = terminated | truncated
+        step = np.where(done, 0, step + 1)
+        episode += done
+        prev = np.where(done, -1, actions)
+    return replay
+
+
+def huber(x: torch.Tensor) -> torch.Tensor:
+    a = x.abs()
+    return torch.where(a < 1.0, 0.5 * a**2, a - 0.5)
+
+
+@torch.no_grad()
+def reference_update(online, target, batch, config: TrainConfig):
+    """Targets, q_taken and loss of an update, by running both networks over the whole window and walking rows."""
+    q_online, _ = online(batch.obs, batch.initial_state, batch.episode_starts, batch.prev_actions)  # (W + 1, B, A)
+    q_target, _ = target(batch.obs, batch.initial_state, batch.episode_starts, batch.prev_actions)
+    q_online, q_target = q_online.double(), q_target.double()
+    rewards, valid = batch.rewards.double(), batch.valid.bool()
+    terminated, truncated = batch.terminated.bool(), batch.truncated.bool()
+    W, B = rewards.shape
+    burn, seq, n, gamma = config.burn_in, config.seq_len, config.n_steps, config.gamma
+
+    def value(o: int, b: int, double: bool) -> float:
+        """Bootstrap value of observation o of window b."""
+        if double:
+            return q_target[o, b, q_online[o, b].argmax()].item()
+        return q_target[o, b].max().item()
+
+    def walk(t: int, b: int, double: bool) -> float:
+        g, discount = 0.0, 1.0
+        for k in range(n):
+            j = t + k
+            g += discount * rewards[j, b].item()
+            discount *= gamma
+            if terminated[j, b]:
+                return g  # no future after a termination
+            if truncated[j, b] or k == n - 1 or not valid[j + 1, b]:
+                return g + discount * value(j + 1, b, double)  # a truncation bootstraps from the final obs
+        raise AssertionError("unreachable")
+
+    mask = batch.loss_mask[burn:burn + seq].bool()
+    targets = torch.zeros(seq, B, dtype=torch.float64)
+    max_targets = torch.zeros(seq, B, dtype=torch.float64)
+    for i in range(seq):
+        for b in range(B):
+            if mask[i, b]:
+                targets[i, b] = walk(burn + i, b, config.double_dqn)
+                max_targets[i, b] = walk(burn + i, b, False)
+    actions = batch.actions[burn:burn + seq]
+    q_taken = q_online[burn:burn + seq].gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    loss = (huber(q_taken - targets) * mask).sum() / mask.sum()
+    return targets, max_targets, q_taken, mask, loss
+
+
+def check_update_against_reference(agent: QAgent, batch, monkeypatch) -> None:
+    config = agent.config
+    online, target = copy.deepcopy(agent.online), copy.deepcopy(agent.target)
+    targets, max_targets, q_taken, mask, loss = reference_update(online, target, batch, config)
+    seen = {}
+    original = agent_module.td_loss
+
+    def spy(q, y, m, kind="huber"):
+        seen.update(q=q.detach().clone(), y=y.clone(), m=m.clone())
+        return original(q, y, m, kind)
+
+    monkeypatch.setattr(agent_module, "td_loss", spy)
+    metrics = agent.update(batch)
+    assert torch.equal(seen["m"].bool(), mask)
+    m = mask
+    assert torch.allclose(seen["y"][m].double(), targets[m], rtol=1e-5, atol=1e-5)
+    assert torch.allclose(seen["q"][m].double(), q_taken[m], rtol=1e-5, atol=1e-5)
+    assert metrics["losses/td_loss"].item() == pytest.approx(loss.item(), rel=1e-5, abs=1e-6)
+    if config.double_dqn:  # the batch really tells Double DQN from the plain max
+        assert not torch.allclose(targets[m], max_targets[m], atol=1e-4)
+
+
+def window_features(batch, config: TrainConfig) -> dict[str, int]:
+    """How many windows hold each kind of episode end (or cut) where the targets read them."""
+    burn = config.burn_in
+    valid = batch.valid.bool()[burn:]
+    in_reach = valid & batch.loss_mask.bool()[burn:].any(0)
+    ahead_cut = valid[:-1] & ~valid[1:] & ~(batch.terminated.bool() | batch.truncated.bool())[burn:-1]
+    return {
+        "terminated": int((batch.terminated.bool()[burn:] & in_reach).any(0).sum()),
+        "truncated": int((batch.truncated.bool()[burn:] & in_reach).any(0).sum()),
+        "newest_row_cut": int(ahead_cut.any(0).sum()),
+        "starts_at_burn_in": int((batch.episode_starts[burn] == 1).sum()),
+        "mid_episode": int((batch.burn_in_lengths == burn).sum()) if burn else 0,
+    }
+
+
+@pytest.mark.parametrize("cell, double_dqn, replay_gamma", [
+    ("lstm", True, "config"),  # parts computed by the replay at sample time
+    ("gru", False, None),  # parts computed by the agent
+    ("lstm", True, 0.5),  # replay parts with another gamma: the agent must recompute them
+    ("mlp", True, "config"),
+])
+def test_update_matches_a_per_window_walk_with_episode_ends(cell, double_dqn, replay_gamma, monkeypatch):
+    config = small_config(cell, double_dqn=double_dqn)
+    agent = make_agent(config)
+    replay = fill_by_hand(replay_for(config, num_envs=2, gamma=replay_gamma))
+    batch = replay.sample(config.batch_size, np.random.default_rng(1))
+    features = window_features(batch, config)
+    assert features["terminated"] > 0 and features["truncated"] > 0 and features["newest_row_cut"] > 0
+    if cell != "mlp":
+        assert features["starts_at_burn_in"] > 0 and features["mid_episode"] > 0
+        assert batch.initial_state.h.abs().sum() > 0, "stored states reach the window start"
+    check_update_against_reference(agent, batch, monkeypatch)
+
+
+def test_update_matches_the_walk_on_a_replay_filled_by_rollout(monkeypatch):
+    config = small_config("lstm", n_steps=2, burn_in=3, seq_len=5)
+    envs = make_vector_env("CartPole-v1", 2, env_kwargs={"max_episode_steps": 12})
+    agent = build_agent(config, 4, 2, torch.device("cpu"))
+    replay = SequenceReplay(2000, 2, 4, seq_len=config.seq_len, burn_in=config.burn_in, n_steps=config.n_steps,
+                            hidden_size=HIDDEN, lstm=True, initial_state="stored", gamma=config.gamma)
+    rollout = Rollout(envs, agent.online, seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        step = rollout.step(0.5, rng)
+        agent.normalizer.update(torch.as_tensor(step.obs))
+        replay.add(step.obs, step.actions, step.rewards, step.terminated, step.truncated, step.next_obs,
+                   step.prev_actions, step.state)
+    envs.close()
+    with torch.no_grad():
+        for p in agent.target.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    batch = replay.sample(64, rng)
+    features = window_features(batch, config)
+    assert features["terminated"] > 0 and features["truncated"] > 0
+    check_update_against_reference(agent, batch, monkeypatch)
+
+
+def test_no_gradient_reaches_burn_in_or_look_ahead_inputs(monkeypatch):
+    config = small_config("lstm", burn_in=3, seq_len=4, n_steps=3)
+    agent = make_agent(config)
+    replay = fill_by_hand(replay_for(config, num_envs=2))
+    batch = replay.sample(config.batch_size, np.random.default_rng(2))
+    captured = []
+    original = agent.online.inputs
+
+    def leaf_inputs(obs, prev_actions=None):
+        x = original(obs, prev_actions).detach().requires_grad_(True)  # (W + 1, B, in_dim)
+        captured.append(x)
+        return x
+
+    monkeypatch.setattr(agent.online, "inputs", leaf_inputs)
+    agent.update(batch)
+    assert len(captured) == 1, "inputs are computed once per update, for both networks"
+    grad = captured[0].grad
+    burn, seq = config.burn_in, config.seq_len
+    assert grad is not None
+    assert torch.count_nonzero(grad[:burn]) == 0, "burn-in runs without gradient"
+    assert torch.count_nonzero(grad[burn + seq:]) == 0, "look-ahead runs without gradient"
+    # every window with a trained transition gets a gradient on its first trained step
+    trained_windows = batch.loss_mask[burn:burn + seq].bool().any(0)
+    per_window = grad[burn].abs().sum(-1)  # (B,)
+    assert torch.all(per_window[trained_windows] > 0)
+
+
+def test_memory_from_the_burn_in_still_shapes_the_trained_q_values():
+    """Without gradient, the burn-in must still run: a different burn-in gives different Q-values."""
+    config = small_config("lstm", burn_in=3)
+    agent = make_agent(config)
+    replay = fill_by_hand(replay_for(config, num_envs=2))
+    batch = replay.sample(config.batch_size, np.random.default_rng(4))
+    mid = (batch.burn_in_lengths == config.burn_in).nonzero().flatten()
+    assert len(mid) > 0
+    changed = batch._replace(obs=batch.obs.clone())
+    changed.obs[:config.burn_in] += 5.0
+    losses = [make_agent(config).update(b)["losses/td_loss"].item() for b in (batch, changed)]
+    assert losses[0] != losses[1]
+
+
+def parameters(network) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in network.parameters()]
+
+
+def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _agent_and_batches(config: TrainConfig, updates: int):
+    agent = make_agent(config)
+    replay = fill_by_hand(replay_for(config, num_envs=2))
+    rng = np.random.default_rng(5)
+    return agent, [replay.sample(8, rng) for _ in range(updates)]
+
+
+def test_hard_target_sync_copies_every_period():
+    agent, batches = _agent_and_batches(small_config("lstm", target_tau=1.0, target_update_period=3), 6)
+    initial_target = parameters(agent.target)
+    for u, batch in enumerate(batches, start=1):
+        agent.update(batch)
+        online, target = parameters(agent.online), parameters(agent.target)
+        if u % 3 == 0:
+            assert same(target, online), f"target must equal online after update {u}"
+        else:
+            assert not same(target, online), f"target must lag after update {u}"
+        if u < 3:
+            assert same(target, initial_target), f"target must not move before the first sync (update {u})"
+
+
+def test_polyak_sync_every_update():
+    agent, batches = _agent_and_batches(small_config("gru", target_tau=0.1, target_update_period=1), 2)
+    for batch in batches:
+        old_target = parameters(agent.target)
+        agent.update(batch)
+        for t_old, t_new, p in zip(old_target, parameters(agent.target), parameters(agent.online)):
+            assert torch.allclose(t_new, 0.9 * t_old + 0.1 * p, rtol=0, atol=1e-6)
+        assert not same(parameters(agent.target), old_target)
+
+
+def test_polyak_sync_every_second_update():
+    agent, batches = _agent_and_batches(small_config("lstm", target_tau=0.5, target_update_period=2), 4)
+    for u, batch in enumerate(batches, start=1):
+        old_target = parameters(agent.target)
+        agent.update(batch)
+        new_target = parameters(agent.target)
+        if u % 2:
+            assert same(new_target, old_target), f"target must stay put after update {u}"
+        else:
+            for t_old, t_new, p in zip(old_target, new_target, parameters(agent.online)):
+                assert torch.allclose(t_new, 0.5 * t_old + 0.5 * p, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("step, expected", [(0, 1.0), (500, 0.55), (1000, 0.1), (1001, 0.1), (10**6, 0.1),
+                                            (250, 0.775)])
+def test_epsilon_schedule(step, expected):
+    assert epsilon_at(step, 1.0, 0.1, 1000) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("step", [0, 7, 10**6])
+def test_epsilon_without_decay_is_the_end_value(step):
+    assert epsilon_at(step, 1.0, 0.05, 0) == 0.05
+
+
+def test_target_shares_the_online_normalizer():
+    agent = make_agent(small_config("lstm"))
+    assert agent.target.normalizer is agent.online.normalizer
+    obs = torch.randn(2, 3, OBS_DIM)
+    before = agent.target.inputs(obs)
+    agent.normalizer.update(torch.randn(100, OBS_DIM) * 10 + 4)
+    after = agent.target.inputs(obs)
+    assert not torch.equal(before, after), "updating the online statistics changes what the target sees"
+    assert torch.equal(agent.target.inputs(obs), agent.online.inputs(obs))
+    # still shared after loading a saved state (loading copies into the shared buffers)
+    other = make_agent(small_config("lstm"), seed=1)
+    other.load_state_dict(agent.state_dict())
+    assert other.target.normalizer is other.online.normalizer
+    assert torch.equal(other.normalizer.mean, agent.normalizer.mean)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_update_and_sample_on_device(device, monkeypatch):
+    config = small_config("lstm", device=device)
+    replay = fill_by_hand(replay_for(config, num_envs=2))
+    cpu_agent = make_agent(config)
+    agent = QAgent(copy.deepcopy(cpu_agent.online), config, torch.device(device))
+    agent.target.load_state_dict(cpu_agent.target.state_dict())
+    batch = replay.sample(16, np.random.default_rng(3), device=device)
+    tensors = [batch.obs, batch.prev_actions, batch.actions, batch.rewards, batch.terminated, batch.truncated,
+               batch.valid, batch.loss_mask, batch.episode_starts, *batch.initial_state, *batch.stored_state,
+               *batch.return_parts]
+    assert all(t.device.type == device for t in tensors)
+    metrics = agent.update(batch)
+    assert all(v.device.type == device and v.dim() == 0 for v in metrics.values())
+    assert all(torch.isfinite(v) for v in metrics.values())
+    cpu_batch = replay.sample(16, np.random.default_rng(3), device="cpu")
+    expected = reference_update(cpu_agent.online, cpu_agent.target, cpu_batch, config)[-1]
+    assert metrics["losses/td_loss"].item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-5)
+    assert agent.updates == 1
