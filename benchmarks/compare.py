@@ -64,7 +64,8 @@ def _ppo_run(seed: int, args) -> dict:
     from stable_baselines3.common.vec_env import VecNormalize
     from torch import nn
 
-    from rdqn_core import MASKED_CARTPOLE_ID, make_vector_env
+    from rdqn_core import MASKED_CARTPOLE_ID
+    from rdqn_core.trainer import evaluate_policy
 
     env = VecNormalize(make_vec_env(MASKED_CARTPOLE_ID, n_envs=8, seed=seed), gamma=0.98)
     model = RecurrentPPO(
@@ -73,19 +74,19 @@ def _ppo_run(seed: int, args) -> dict:
         policy_kwargs=dict(ortho_init=False, activation_fn=nn.ReLU, lstm_hidden_size=64, enable_critic_lstm=True,
                            net_arch=dict(pi=[64], vf=[64])), device="cpu", verbose=0)
 
+    class GreedyPPO:
+        """The trained RecurrentPPO as an actor of rdqn's one acting loop (same evaluation as the DRQN's)."""
+
+        def initial_state(self, batch_size: int):
+            return None  # sb3 starts a fresh LSTM state where episode_start is set
+
+        def act(self, obs, state, episode_starts, prev_actions, epsilon, rng):
+            action, state = model.predict(env.normalize_obs(obs), state=state,
+                                          episode_start=episode_starts.astype(bool), deterministic=True)
+            return action, state, None
+
     def greedy_returns(episodes: int, eval_seed: int) -> np.ndarray:
-        envs = make_vector_env(MASKED_CARTPOLE_ID, episodes)
-        obs, _ = envs.reset(seed=[eval_seed + i for i in range(episodes)])
-        state, starts = None, np.ones(episodes, bool)  # fresh LSTM state
-        returns, running = np.zeros(episodes), np.ones(episodes, bool)
-        while running.any():
-            action, state = model.predict(env.normalize_obs(obs), state=state, episode_start=starts, deterministic=True)
-            obs, reward, term, trunc, _ = envs.step(action)
-            returns += reward * running
-            starts = term | trunc
-            running &= ~starts
-        envs.close()
-        return returns
+        return evaluate_policy(GreedyPPO(), MASKED_CARTPOLE_ID, episodes, eval_seed)
 
     record = dict(eval_steps=[], eval_means=[], eval_train_seconds=[])
 

@@ -14,6 +14,8 @@ updates or logging (those are the trainer's).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -85,22 +87,31 @@ class Transition:
 
 
 class Rollout:
-    """Play ``envs`` with ``network``, carrying one memory per environment.
+    """Play ``envs`` with a Q-network (or any actor), carrying one memory per environment.
 
     Args:
         envs: a gymnasium vector env with SAME_STEP autoreset (:func:`~rdqn_core.envs.make_vector_env`).
-        network: the Q-network that acts; its weights may change between steps (the trainer's do).
+        policy: the Q-network that acts, epsilon-greedily (its weights may change between steps: the
+            trainer's do); or any actor with ``initial_state(batch_size)`` and ``act(obs, state,
+            episode_starts, prev_actions, epsilon, rng) -> (actions, state, q_values)`` (a benchmark's
+            peer method, for one evaluation loop for all).
         seed: passed to ``envs.reset`` (an int seeds env ``i`` with ``seed + i``; a list seeds each env).
 
-    Each :meth:`step` resets the memory of exactly the envs whose observation starts an episode.
+    Each :meth:`step` resets the memory of exactly the envs whose observation starts an episode (a
+    :class:`~rdqn_core.types.RecurrentState` is masked; another actor gets ``episode_starts``).
     """
 
-    def __init__(self, envs: gym.vector.VectorEnv, network: nn.Module, seed: int | list[int] | None = None):
-        self.envs, self.network = envs, network
+    def __init__(self, envs: gym.vector.VectorEnv, policy: nn.Module | Any, seed: int | list[int] | None = None):
+        self.envs, self.network = envs, policy
         self.num_envs = envs.num_envs
         obs, _ = envs.reset(seed=seed)
         self.obs = np.asarray(obs, np.float32).reshape(self.num_envs, -1)  # (B, obs_dim)
-        self.state = network.initial_state(self.num_envs, next(network.parameters()).device)
+        if isinstance(policy, nn.Module):
+            self._act = partial(act_epsilon_greedy, policy)
+            self.state = policy.initial_state(self.num_envs, next(policy.parameters()).device)
+        else:
+            self._act = policy.act
+            self.state = policy.initial_state(self.num_envs)
         self.episode_starts = np.ones(self.num_envs, np.float32)  # every env starts an episode
         self.prev_actions = np.full(self.num_envs, -1, np.int64)
         self.episode_returns = np.zeros(self.num_envs)
@@ -110,11 +121,10 @@ class Rollout:
         """Act epsilon-greedily in every env once and return what happened."""
         B = self.num_envs
         state = self.state
-        if state is not None:  # reset memory exactly where an episode began
-            device = state.h.device
-            state = state.masked(torch.as_tensor(1.0 - self.episode_starts, device=device))
+        if isinstance(state, RecurrentState):  # reset memory exactly where an episode began
+            state = state.masked(torch.as_tensor(1.0 - self.episode_starts, device=state.h.device))
         obs, starts, prev = self.obs, self.episode_starts, self.prev_actions
-        actions, new_state, q = act_epsilon_greedy(self.network, obs, state, starts, prev, epsilon, rng)
+        actions, new_state, q = self._act(obs, state, starts, prev, epsilon, rng)
         next_obs, rewards, terminated, truncated, info = self.envs.step(actions)
         next_obs = np.asarray(next_obs, np.float32).reshape(B, -1)
         done = terminated | truncated

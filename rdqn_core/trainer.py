@@ -34,7 +34,7 @@ from .rollout import Rollout
 from .types import RecurrentState
 from .utils import get_device, seed_everything
 
-__all__ = ["TrainResult", "train", "evaluate", "build_agent", "build_replay", "save_checkpoint", "load_checkpoint",
+__all__ = ["TrainResult", "train", "evaluate", "evaluate_policy", "build_agent", "build_replay", "save_checkpoint", "load_checkpoint",
            "RESUMABLE_FIELDS"]
 
 RESUMABLE_FIELDS = ("total_steps", "eval_every", "eval_episodes", "solve_threshold", "checkpoint_every", "device",
@@ -76,11 +76,17 @@ def evaluate(agent: QAgent, env_id: Any, episodes: int, seed: int, max_steps: in
 
     Environment ``i`` is reset with seed ``seed + i``; each plays exactly one episode.
     """
+    return evaluate_policy(agent.online, env_id, episodes, seed, max_steps, env_kwargs)
+
+
+def evaluate_policy(policy: Any, env_id: Any, episodes: int, seed: int, max_steps: int = 100_000,
+                    env_kwargs: dict | None = None) -> np.ndarray:
+    """:func:`evaluate` for a Q-network or any actor :class:`~rdqn_core.rollout.Rollout` accepts (greedy: epsilon 0)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     envs = make_vector_env(env_id, episodes, env_kwargs=env_kwargs)
     try:
-        rollout = Rollout(envs, agent.online, seed=[seed + i for i in range(episodes)])  # fresh memory
+        rollout = Rollout(envs, policy, seed=[seed + i for i in range(episodes)])  # fresh memory
         returns = np.zeros(episodes)
         running = np.ones(episodes, bool)
         rng = np.random.default_rng(0)  # unused at epsilon 0, but act() takes one

@@ -34,6 +34,7 @@ def test_flicker_blanks_about_p_of_observations_and_repeats_with_seed():
     def blanks(seed):
         env = FlickerObservation(gym.make("CartPole-v1"), p=0.5)
         env.reset(seed=seed)
+        env.action_space.seed(seed)
         out = []
         for _ in range(400):
             o, _, term, trunc, _ = env.step(env.action_space.sample())
@@ -44,6 +45,8 @@ def test_flicker_blanks_about_p_of_observations_and_repeats_with_seed():
 
     a = blanks(1)
     assert 0.4 < a.mean() < 0.6
+    assert np.array_equal(a, blanks(1)), "the same seed blanks the same steps"
+    assert not np.array_equal(a, blanks(2)), "another seed blanks other steps"
     with pytest.raises(ValueError, match="in \\[0, 1\\)"):
         FlickerObservation(gym.make("CartPole-v1"), p=1.0)
 

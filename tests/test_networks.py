@@ -44,6 +44,9 @@ def test_fused_unroll_equals_step_by_step(cell):
         outs.append(q_t)
     assert torch.allclose(q_fused, torch.cat(outs), atol=1e-6)
     assert torch.allclose(s_fused.h, state.h, atol=1e-6)
+    # the loop that unroll takes when a reset sits inside the sequence, forced on a sequence without one
+    q_loop, s_loop = net.unroll(net.inputs(obs, prev), None, torch.zeros(9, 4), resets_inside=True)
+    assert torch.allclose(q_fused, q_loop, atol=1e-6) and torch.allclose(s_fused.h, s_loop.h, atol=1e-6)
 
 
 def test_state_masking_resets_only_selected_envs():

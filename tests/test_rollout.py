@@ -145,3 +145,34 @@ def test_memoryless_network_rolls_out_without_state():
     assert step.q_values.shape == (2, 2)
     np.testing.assert_array_equal(step.actions, step.q_values.argmax(1))  # epsilon 0: greedy
     envs.close()
+
+
+def test_an_actor_that_is_not_a_network_runs_the_same_loop():
+    """A peer method (the benchmark's RecurrentPPO) plugs into the loop through initial_state and act."""
+    from rdqn_core import make_vector_env
+
+    class Alternate:
+        def __init__(self):
+            self.starts_seen, self.states_out = [], []
+
+        def initial_state(self, batch_size):
+            return np.zeros(batch_size)
+
+        def act(self, obs, state, episode_starts, prev_actions, epsilon, rng):
+            self.starts_seen.append(np.array(episode_starts))
+            state = np.where(episode_starts > 0, 0, state + 1)  # its own memory: steps since the episode start
+            self.states_out.append(state)
+            return (state % 2).astype(np.int64), state, None
+
+    actor = Alternate()
+    envs = make_vector_env("CartPole-v1", 2)
+    rollout = Rollout(envs, actor, seed=0)
+    steps = [rollout.step(0.0, np.random.default_rng(0)) for _ in range(60)]
+    envs.close()
+    assert actor.starts_seen[0].tolist() == [1.0, 1.0]
+    assert any(step.done.any() for step in steps), "some episode ended, so resets were exercised"
+    for k in range(1, len(steps)):
+        np.testing.assert_array_equal(steps[k].episode_starts, steps[k - 1].done.astype(np.float32))
+        expected = np.where(steps[k].episode_starts > 0, 0, actor.states_out[k - 1] + 1)
+        np.testing.assert_array_equal(actor.states_out[k], expected)  # the loop hands the actor its own state
+        np.testing.assert_array_equal(steps[k].actions, expected % 2)
