@@ -22,8 +22,8 @@ from torch.nn import functional as F
 
 from .types import LOSSES, NStepParts
 
-__all__ = ["NStepParts", "n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
-           "n_step_td_targets", "td_loss", "LOSSES"]
+__all__ = ["n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
+           "n_step_td_targets", "td_loss"]
 
 
 def _check_window(rewards: Tensor, **others: Tensor) -> tuple[int, int]:
@@ -58,7 +58,7 @@ def n_step_return_parts(rewards: Tensor, terminated: Tensor, truncated: Tensor, 
         n_steps: number of rewards summed before bootstrapping, ``>= 1``.
 
     Returns:
-        :class:`NStepParts`; where ``valid`` is 0 all three are 0.
+        :class:`~rdqn_core.types.NStepParts`; where ``valid`` is 0 all three are 0.
     """
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")

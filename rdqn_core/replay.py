@@ -26,7 +26,7 @@ from torch import Tensor
 from .losses import n_step_return_parts
 from .types import INITIAL_STATES, RecurrentState, SequenceBatch
 
-__all__ = ["SequenceBatch", "SequenceReplay", "TransitionReplay", "INITIAL_STATES"]
+__all__ = ["SequenceReplay", "TransitionReplay"]
 
 
 class SequenceReplay:

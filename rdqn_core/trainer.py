@@ -34,8 +34,7 @@ from .rollout import Rollout
 from .types import RecurrentState
 from .utils import get_device, seed_everything
 
-__all__ = ["TrainResult", "train", "evaluate", "evaluate_policy", "build_agent", "build_replay", "save_checkpoint", "load_checkpoint",
-           "RESUMABLE_FIELDS"]
+__all__ = ["TrainResult", "train", "evaluate", "evaluate_policy", "build_replay", "RESUMABLE_FIELDS"]
 
 RESUMABLE_FIELDS = ("total_steps", "eval_every", "eval_episodes", "solve_threshold", "checkpoint_every", "device",
                     "torch_threads", "progress")

@@ -20,7 +20,7 @@ NETWORK_CELLS = ("mlp",) + CELL_TYPES
 """What ``TrainConfig.cell`` may be: ``'mlp'`` is the memoryless DQN."""
 LOSSES = ("huber", "mse")
 INITIAL_STATES = ("zero", "stored")
-"""Where a replayed window's memory starts: zeros, or the state the actor had (R2D2's stored state)."""
+"""Where a replayed window's memory starts (zeros, or the state the actor had, R2D2's stored state)."""
 
 MASKED_CARTPOLE_ID = "rdqn/MaskedCartPole-v0"
 FLICKER_CARTPOLE_ID = "rdqn/FlickerCartPole-v0"
@@ -63,21 +63,24 @@ class SequenceBatch(NamedTuple):
     trained steps begin at its episode's first step has no burn-in of its own: the burn-in rows
     belong to the previous episode, and ``episode_starts[burn_in] = 1`` resets the memory.
 
-    obs: (W + 1, B, obs_dim) observations; ``obs[t + 1]`` follows ``obs[t]``.
-    prev_actions: (W + 1, B) action taken before ``obs[t]``, -1 at an episode start.
-    actions, rewards, terminated, truncated: (W, B) the transition leaving ``obs[t]``.
-    valid: (W, B) 1 where the transition exists in the sampled episode.
-    loss_mask: (W, B) 1 on the trained steps that exist.
-    episode_starts: (W + 1, B) 1 where ``obs[t]`` is the first of its episode: only ever at ``t = 0``
-        or at ``t = burn_in`` (the first trained step), the first row of a pass, so that the burn-in
-        and every later pass are one fused call each.
-    initial_state: state to start the core from at ``t = 0`` (zeros where the episode starts at
-        ``t = burn_in``; None for an MLP).
-    stored_state: that start state under the 'stored' strategy, whatever the strategy (for staleness measures).
-    burn_in_lengths: (B,) on the CPU: ``burn_in``, or 0 for a window that starts its episode.
-    return_parts: the n-step return split into what the replay knows at sample time
-        (:class:`NStepParts` over the W transitions), or None if the replay has no ``gamma``.
-    parts_gamma: the discount ``return_parts`` were computed with (None with them).
+    Fields (all tensors on the sampling device unless said otherwise):
+
+    * ``obs``: (W + 1, B, obs_dim) observations; ``obs[t + 1]`` follows ``obs[t]``.
+    * ``prev_actions``: (W + 1, B) action taken before ``obs[t]``, -1 at an episode start.
+    * ``actions``, ``rewards``, ``terminated``, ``truncated``: (W, B) the transition leaving ``obs[t]``.
+    * ``valid``: (W, B) 1 where the transition exists in the sampled episode.
+    * ``loss_mask``: (W, B) 1 on the trained steps that exist.
+    * ``episode_starts``: (W + 1, B) 1 where ``obs[t]`` is the first of its episode: only ever at
+      ``t = 0`` or at ``t = burn_in`` (the first trained step), the first row of a pass, so that
+      the burn-in and every later pass are one fused call each.
+    * ``initial_state``: state to start the core from at ``t = 0`` (zeros where the episode starts
+      at ``t = burn_in``; None for an MLP).
+    * ``stored_state``: that start state under the 'stored' strategy, whatever the strategy (for
+      staleness measures).
+    * ``burn_in_lengths``: (B,) on the CPU: ``burn_in``, or 0 for a window that starts its episode.
+    * ``return_parts``: the n-step return split into what the replay knows at sample time
+      (:class:`NStepParts` over the W transitions), or None if the replay has no ``gamma``.
+    * ``parts_gamma``: the discount ``return_parts`` were computed with (None with them).
     """
 
     obs: Tensor

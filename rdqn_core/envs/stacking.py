@@ -61,5 +61,5 @@ def make_frame_stacked(env: str | Callable[[], gym.Env] = MASKED_CARTPOLE_ID, k:
 
 
 def masked_cartpole_stacked(k: int = 4, **kwargs: Any) -> gym.Env:
-    """Velocity-masked CartPole with the last ``k`` observations stacked (the target of :data:`STACKED_MASKED_CARTPOLE`)."""
+    """Velocity-masked CartPole with the last ``k`` observations stacked (registered as ``STACKED_MASKED_CARTPOLE``)."""
     return make_frame_stacked(MASKED_CARTPOLE_ID, k=k, **kwargs)

@@ -38,5 +38,5 @@ class MLPQNetwork(QNetworkBase):
 
     def unroll(self, x: Tensor, state: None = None, episode_starts: Tensor | None = None,
                resets_inside: bool | None = None) -> tuple[Tensor, None]:
-        """``x`` (T, B, in_dim) from :meth:`inputs` -> Q (T, B, n_actions); no memory, so no state."""
+        """``x`` (T, B, in_dim) from :meth:`~rdqn_core.networks.QNetworkBase.inputs` -> Q (T, B, n_actions); no memory, so no state."""
         return self.head(self.body(x)), None

@@ -88,7 +88,7 @@ class RecurrentQNetwork(QNetworkBase):
 
     def unroll(self, x: Tensor, state: RecurrentState | None = None, episode_starts: Tensor | None = None,
                resets_inside: bool | None = None) -> tuple[Tensor, RecurrentState]:
-        """``x`` (T, B, in_dim) from :meth:`inputs` -> Q (T, B, n_actions) and the state after step ``T - 1``.
+        """``x`` (T, B, in_dim) from :meth:`~rdqn_core.networks.QNetworkBase.inputs` -> Q (T, B, n_actions) and the state after step ``T - 1``.
 
         ``resets_inside``: whether ``episode_starts[1:]`` has a 1 anywhere. Pass it when you know it
         (the replay does, at sample time); ``None`` makes the network check, which costs a
