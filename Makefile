@@ -2,8 +2,10 @@
 #
 #   make book    create .venv if needed, install requirements.txt, execute every notebook,
 #                build the HTML book into _build/html (warnings are errors)
-#   make test    unit + slow learning tests, nbval on the notebooks, the book build, then a
-#                headless-browser check of every built page (needs Debian's chromium + chromium-driver)
+#   make test    unit + slow learning tests, nbval on the notebooks (seed 0), the book build with every
+#                notebook executed under RDQN_BOOK_SEED=1 (so each claim is checked on a second seed), then
+#                a headless-browser check of every built page (installs Debian's chromium and
+#                chromium-driver itself when run as root with apt; otherwise says what to run)
 #   make clean   remove build outputs and caches (keeps .venv); make distclean also removes .venv
 #
 # No activation needed: every tool is called from .venv/bin explicitly.
@@ -35,7 +37,7 @@ NBVAL_FLAGS := $(NBVAL_MODE) --nbval-current-env --nbval-cell-timeout=600 \
                --nbval-sanitize-with book/nbval_sanitize.cfg \
                -p no:cacheprovider -n 2 --dist loadfile
 
-.PHONY: help venv book test test-unit test-notebooks test-browser build-book clean distclean
+.PHONY: help venv book test test-unit test-notebooks test-browser build-book browser-deps clean distclean
 
 help:
 	@echo "make book       build the book into _build/html (creates .venv on first use)"
@@ -55,8 +57,9 @@ venv: $(STAMP)
 book: build-book
 	@echo "Book built: open _build/html/index.html"
 
+# RDQN_BOOK_SEED: the one seed every notebook takes (default 0, what readers get); make test builds with 1.
 build-book: $(STAMP)
-	$(BIN)/jupyter-book build . $(BOOK_FLAGS)
+	RDQN_BOOK_SEED=$${RDQN_BOOK_SEED:-0} $(BIN)/jupyter-book build . $(BOOK_FLAGS)
 
 test-unit: $(STAMP)
 	@echo "=== [1/4] unit and learning tests: pytest tests (browser tests excluded) ==="
@@ -75,16 +78,29 @@ endif
 test: $(STAMP)
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-notebooks
-	@echo "=== [3/4] book build, warnings as errors ==="
-	$(MAKE) --no-print-directory build-book
+	@echo "=== [3/4] book build, warnings as errors, every notebook executed with RDQN_BOOK_SEED=1 ==="
+	RDQN_BOOK_SEED=1 $(MAKE) --no-print-directory build-book
 	$(MAKE) --no-print-directory test-browser
 
 # Opens every page of the built book (_build/html) in headless chromium: images, widgets, math,
 # console errors, links, local-only scripts; screenshots go to _build/screenshots/. Fails (not
 # skips) when _build/html or chromium/chromedriver is missing. Run `make book` first.
-test-browser: $(STAMP)
+test-browser: $(STAMP) browser-deps
 	@echo "=== [4/4] built book in a headless browser: pytest tests/browser ==="
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+
+# Debian's chromium and chromium-driver (and an emoji font for faithful screenshots): installed here when
+# they are missing and this runs as root with apt-get; otherwise one line says what to run.
+BROWSER_PACKAGES := chromium chromium-driver fonts-noto-color-emoji
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "chromium or chromedriver missing: installing $(BROWSER_PACKAGES) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES); \
+	else \
+	    echo "error: the browser test needs chromium and chromedriver; run: sudo apt-get install -y $(BROWSER_PACKAGES)"; \
+	    exit 1; \
+	fi
 
 clean:
 	rm -rf _build .pytest_cache

@@ -29,7 +29,7 @@ from .rollout import act_epsilon_greedy
 from .losses import double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, td_loss
 from .types import RecurrentState, SequenceBatch
 
-__all__ = ["QAgent", "epsilon_at"]
+__all__ = ["QAgent", "epsilon_at", "learning_rate_at"]
 
 
 def epsilon_at(step: int, start: float, end: float, decay_steps: int) -> float:
@@ -37,6 +37,17 @@ def epsilon_at(step: int, start: float, end: float, decay_steps: int) -> float:
     if decay_steps <= 0:
         return end
     return end + (start - end) * max(0.0, 1.0 - step / decay_steps)
+
+
+def learning_rate_at(step: int, config: TrainConfig) -> float:
+    """The learning rate at ``step`` env steps: linear from ``learning_rate`` to ``lr_end`` over ``lr_decay_steps``.
+
+    Counted in env steps like epsilon, so that runs of different length share the schedule (a 30k
+    run is the first 30k steps of a 50k one); constant when ``lr_end`` is None.
+    """
+    if config.lr_end is None:
+        return config.learning_rate
+    return epsilon_at(step, config.learning_rate, config.lr_end, config.lr_decay_steps)
 
 
 def _adam(params, lr: float) -> torch.optim.Optimizer:
@@ -62,12 +73,6 @@ class QAgent:
         # one normalizer for both networks: the target sees observations exactly as the online net does
         self.target.normalizer = self.online.normalizer
         self.optimizer = _adam(self.online.parameters(), config.learning_rate)
-        self.scheduler = None
-        if config.lr_end is not None:
-            total = max(1, config.expected_updates())
-            end_factor = config.lr_end / config.learning_rate
-            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-                self.optimizer, lambda u: 1.0 + (end_factor - 1.0) * min(1.0, u / total))
         self.n_actions = network.n_actions
         self.updates = 0
 
@@ -140,8 +145,6 @@ class QAgent:
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
         grad_norm = nn.utils.clip_grad_norm_(self.online.parameters(), max_norm, foreach=True)
         self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
         self.updates += 1
         self.sync_target()
         with torch.no_grad():
@@ -152,6 +155,11 @@ class QAgent:
                 "losses/clipped": (grad_norm > max_norm).float(),
                 "losses/q_mean": (q_taken.detach() * mask_f).sum() / mask_f.sum().clamp(min=1.0),
             }
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Set the optimizer's learning rate (the trainer follows :func:`learning_rate_at`)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def sync_target(self) -> None:
         """Every ``target_update_period`` updates, move the target by ``target_tau`` towards the online net.
@@ -173,8 +181,6 @@ class QAgent:
         """Everything an interrupted run needs to go on: both networks, the optimizer, the update count."""
         out = {"online": self.online.state_dict(), "target": self.target.state_dict(),
                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
-        if self.scheduler is not None:
-            out["scheduler"] = self.scheduler.state_dict()
         return out
 
     def load_state_dict(self, state: dict) -> None:
@@ -182,6 +188,4 @@ class QAgent:
         self.target.load_state_dict(state["target"])
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and "scheduler" in state:
-            self.scheduler.load_state_dict(state["scheduler"])
         self.updates = int(state["updates"])

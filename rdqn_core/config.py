@@ -59,8 +59,9 @@ class TrainConfig:
     double_dqn: bool = _f(True, "pick the bootstrap action with the online net, value it with the target net")
     loss: str = _f("huber", "TD loss", choices=LOSSES)
     learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
-    lr_end: float | None = _f(None, "anneal the learning rate linearly to this over the run's updates "
-                                    "(none: constant)", low=0.0, none_ok=True)
+    lr_end: float | None = _f(None, "anneal the learning rate linearly to this over lr_decay_steps env steps, "
+                                    "then keep it (none: constant)", low=0.0, none_ok=True)
+    lr_decay_steps: int = _f(50_000, "environment steps over which the learning rate falls to lr_end", low=0)
     max_grad_norm: float = _f(10.0, "clip the global gradient norm to this (0 disables clipping)", low=0.0)
     target_update_period: int = _f(1, "updates between target-network syncs", low=1)
     target_tau: float = _f(0.01, "at every sync the target moves by tau towards the online net: 1.0 copies "

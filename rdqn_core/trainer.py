@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .agent import QAgent, epsilon_at
+from .agent import QAgent, epsilon_at, learning_rate_at
 from .checkpoint import (build_agent, load_checkpoint, load_envs, load_training_state, save_checkpoint, save_envs,
                          save_training_state)
 from .config import TrainConfig, config_from_dict
@@ -227,6 +227,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
             # uniform random play before learning starts, but through the network so the memory stays in step
             epsilon = 1.0 if env_steps < cfg.learning_starts else epsilon_at(
                 env_steps, cfg.eps_start, cfg.eps_end, cfg.eps_decay_steps)
+            if cfg.lr_end is not None:
+                agent.set_learning_rate(learning_rate_at(env_steps, cfg))
             step = rollout.step(epsilon, rng)
             if agent.normalizer is not None and (cfg.obs_norm_steps is None or env_steps < cfg.obs_norm_steps):
                 agent.normalizer.update(torch.as_tensor(step.obs, dtype=torch.float32, device=device))
