@@ -83,6 +83,8 @@ class TrainConfig:
     progress: bool = _f(True, "show a tqdm progress bar")
 
     def __post_init__(self) -> None:
+        if isinstance(self.encoder_sizes, list):  # e.g. from JSON; a frozen config keeps a tuple
+            object.__setattr__(self, "encoder_sizes", tuple(self.encoder_sizes))
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
         if self.eps_end > self.eps_start:
