@@ -59,12 +59,12 @@ class TrainConfig:
     double_dqn: bool = _f(True, "pick the bootstrap action with the online net, value it with the target net")
     loss: str = _f("huber", "TD loss", choices=LOSSES)
     learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
-    lr_end: float | None = _f(None, "anneal the learning rate linearly to this over lr_decay_steps env steps, "
+    lr_end: float | None = _f(1e-4, "anneal the learning rate linearly to this over lr_decay_steps env steps, "
                                     "then keep it (none: constant)", low=0.0, none_ok=True)
-    lr_decay_steps: int = _f(50_000, "environment steps over which the learning rate falls to lr_end", low=0)
+    lr_decay_steps: int = _f(30_000, "environment steps over which the learning rate falls to lr_end", low=0)
     max_grad_norm: float = _f(10.0, "clip the global gradient norm to this (0 disables clipping)", low=0.0)
-    target_update_period: int = _f(1, "updates between target-network syncs", low=1)
-    target_tau: float = _f(0.01, "at every sync the target moves by tau towards the online net: 1.0 copies "
+    target_update_period: int = _f(250, "updates between target-network syncs", low=1)
+    target_tau: float = _f(1.0, "at every sync the target moves by tau towards the online net: 1.0 copies "
                                  "(hard update, DQN); < 1 with period 1 is Polyak averaging", low=0.0, high=1.0,
                            low_open=True)
     updates_per_step: float = _f(0.5, "gradient updates per environment step", low=0.0, low_open=True)
@@ -91,7 +91,7 @@ class TrainConfig:
             raise ValueError(f"need eps_end <= eps_start, got eps_end={self.eps_end}, eps_start={self.eps_start}")
         if self.lr_end is not None and self.lr_end > self.learning_rate:
             raise ValueError(f"lr_end={self.lr_end} must not exceed learning_rate={self.learning_rate} (annealing "
-                             "goes down)")
+                             "goes down); lower lr_end, or set it to None (--lr-end none) for a constant rate")
         if any(int(s) < 1 for s in self.encoder_sizes):
             raise ValueError(f"encoder_sizes must be positive integers, got {self.encoder_sizes}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
@@ -164,4 +164,5 @@ def config_from_dict(values: dict) -> TrainConfig:
             values["solve_threshold"] = None  # 0.0 meant "never stop"
         if values.get("target_tau", 1.0) < 1.0:
             values["target_update_period"] = 1  # Polyak every update; the period was ignored then
+        values.setdefault("lr_end", None)  # the learning rate was constant then
     return TrainConfig(**values)

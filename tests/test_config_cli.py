@@ -57,8 +57,8 @@ NON_DEFAULT = dict(
     env_id=FLICKER_CARTPOLE_ID, env_kwargs={"p": 0.3, "tag": "a b", "list": [1, 2.5]}, seed=7, total_steps=1234,
     num_envs=3, cell="gru", hidden_size=16, encoder_sizes=(16, 8), prev_action_input=False, normalize_obs=False,
     obs_norm_steps=500, dueling=True, layer_norm=True, buffer_size=4000, batch_size=8, seq_len=6, burn_in=2,
-    initial_state="zero", n_steps=3, gamma=0.95, double_dqn=False, loss="mse", learning_rate=5e-4, lr_end=1e-4, lr_decay_steps=20_000,
-    max_grad_norm=5.5, target_update_period=10, target_tau=1.0, updates_per_step=0.25, learning_starts=100,
+    initial_state="zero", n_steps=3, gamma=0.95, double_dqn=False, loss="mse", learning_rate=5e-4, lr_end=2e-4, lr_decay_steps=20_000,
+    max_grad_norm=5.5, target_update_period=10, target_tau=0.5, updates_per_step=0.25, learning_starts=100,
     eps_start=0.9, eps_end=0.05, eps_decay_steps=500, eval_every=100, eval_episodes=3, solve_threshold=195.5,
     checkpoint_every=200, device="cpu", torch_threads=1, progress=False,
 )
@@ -225,7 +225,7 @@ def test_learning_rate_schedule_counts_env_steps():
 
     cfg = TrainConfig(learning_rate=1e-3, lr_end=1e-4, lr_decay_steps=10_000)
     assert [learning_rate_at(s, cfg) for s in (0, 5_000, 10_000, 20_000)] == pytest.approx([1e-3, 5.5e-4, 1e-4, 1e-4])
-    assert learning_rate_at(7_000, TrainConfig(learning_rate=3e-4)) == 3e-4  # lr_end None: constant
+    assert learning_rate_at(7_000, TrainConfig(learning_rate=3e-4, lr_end=None)) == 3e-4  # None: constant
 
 
 def test_trainer_follows_the_learning_rate_schedule():

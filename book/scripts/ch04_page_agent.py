@@ -25,7 +25,7 @@ from multiprocessing import get_context
 import numpy as np
 
 # What the page trains (book/04_drqn.ipynb, "Training one DRQN on this page"); keep the two in step.
-PAGE_OVERRIDES = dict(total_steps=20_000, eval_every=1_000, eval_episodes=10, solve_threshold=475.0)
+PAGE_OVERRIDES = dict(total_steps=30_000, eval_every=1_000, eval_episodes=10, solve_threshold=475.0)
 
 
 def check_seed(seed: int) -> dict:
