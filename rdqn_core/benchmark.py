@@ -90,8 +90,8 @@ class MinimalUpdate:
 
     A bare encoder -> fused LSTM -> head, the same sizes as the configured network; per call: a
     no-grad burn-in, forward and backward over the trained steps, a no-grad look-ahead and target
-    pass, a one-step max target, a Huber loss, global-norm clipping, a fused Adam step and a Polyak
-    target update. No normalizer, one-hot, replay bookkeeping, n-step return or metrics.
+    pass, a one-step max target, a Huber loss, global-norm clipping, a fused Adam step and the
+    configured target sync. No normalizer, one-hot, replay bookkeeping, n-step return or metrics.
     """
 
     def __init__(self, config: TrainConfig, obs_dim: int, n_actions: int, device: torch.device):
@@ -116,6 +116,7 @@ class MinimalUpdate:
         except (RuntimeError, TypeError):  # pragma: no cover - older torch
             self.optimizer = torch.optim.Adam(self.online.parameters(), lr=c.learning_rate)
         self.config, self.device, self.n_actions, self.in_dim = c, device, n_actions, in_dim
+        self.updates = 0
 
     def batch(self, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         c = self.config
@@ -151,8 +152,10 @@ class MinimalUpdate:
         loss.backward()
         nn.utils.clip_grad_norm_(self.online.parameters(), cfg.max_grad_norm or float("inf"), foreach=True)
         self.optimizer.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.target.parameters()), list(self.online.parameters()), cfg.target_tau)
+        self.updates += 1
+        if self.updates % cfg.target_update_period == 0:  # the configured sync, as the agent does it
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.target.parameters()), list(self.online.parameters()), cfg.target_tau)
         return loss.detach()
 
 
