@@ -78,10 +78,11 @@ def check_seed(seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        records = list(pool.map(check_seed, range(args.seeds)))
+        records = list(pool.map(check_seed, range(args.first_seed, args.first_seed + args.seeds)))
     print(f"{'seed':>4}  {'solved':>6}  {'env steps':>9}  {'best':>5}  {'R^2 memory':>12}  {'probe':>5}  {'bugs':>4}  page")
     for r in records:
         print(f"{r['seed']:>4}  {str(r['solved']):>6}  {r['steps']:>9,}  {r['best']:>5.0f}  {str(r['r2_memory']):>12}  "
