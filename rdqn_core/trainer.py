@@ -25,9 +25,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .agent import QAgent, epsilon_at, learning_rate_at
-from .checkpoint import (build_agent, load_checkpoint, load_envs, load_training_state, save_checkpoint, save_envs,
-                         save_training_state)
-from .config import TrainConfig, config_from_dict
+from .checkpoint import (build_agent, load_checkpoint, load_envs, load_training_config, load_training_state,
+                         save_checkpoint, save_envs, save_training_state)
+from .config import TrainConfig
 from .envs import check_spaces, make_vector_env
 from .replay import SequenceReplay
 from .rollout import Rollout
@@ -162,8 +162,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
     if resume:
         if out is None or not (out / "resume.pt").is_file():
             raise FileNotFoundError(f"nothing to resume: no resume.pt in {out}")
-        stored = torch.load(out / "resume.pt", map_location="cpu", weights_only=True)["config"]
-        cfg = _check_resumable(config_from_dict(stored), cfg)
+        cfg = _check_resumable(load_training_config(out / "resume.pt"), cfg)
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     rng = seed_everything(cfg.seed)
