@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from .config import TrainConfig
 from .rollout import act_epsilon_greedy
-from .losses import double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, td_loss
+from .losses import (double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets,
+                     sequence_priorities, td_loss)
 from .types import RecurrentState, SequenceBatch
 
 __all__ = ["QAgent", "epsilon_at", "learning_rate_at"]
@@ -75,6 +76,7 @@ class QAgent:
         self.optimizer = _adam(self.online.parameters(), config.learning_rate)
         self.n_actions = network.n_actions
         self.updates = 0
+        self.priorities: Tensor | None = None  # (B,) new priorities of the last update's windows
 
     @property
     def is_recurrent(self) -> bool:
@@ -103,6 +105,9 @@ class QAgent:
 
     def update(self, batch: SequenceBatch) -> dict[str, Tensor]:
         """One gradient step on a batch of windows; returns the logged metrics as 0-dim tensors.
+
+        With a prioritized batch (``batch.weights``) the loss is importance-weighted and
+        :attr:`priorities` holds the windows' new priorities for the replay.
 
         Nothing here waits for the device (no ``.item()``): the caller reads the metrics when it
         logs them. The trainer checks there that the loss stayed finite.
@@ -139,7 +144,9 @@ class QAgent:
         actions = batch.actions[trained]
         q_taken = q_trained.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # (seq, B)
         mask = batch.loss_mask[trained]
-        loss = td_loss(q_taken, targets, mask, cfg.loss)
+        loss = td_loss(q_taken, targets, mask, cfg.loss, weights=batch.weights)
+        if batch.keys is not None:  # prioritized replay: hand the windows' new priorities back
+            self.priorities = sequence_priorities(q_taken.detach() - targets, mask, cfg.priority_eta)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf

@@ -41,8 +41,9 @@ CHECKPOINT_FORMAT = 2
 
 _REPLAY_ARRAYS = ("obs", "actions", "prev_actions", "rewards", "terminated", "truncated", "has_transition",
                   "episode_id", "step_in_episode", "state_h", "state_c", "pos", "size", "current_episode",
-                  "current_step")
+                  "current_step", "priority")
 _REPLAY_SCALARS = ("_next_episode_id", "_transitions", "steps_added")
+_REPLAY_FLOATS = ("max_priority",)
 
 
 def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch.device) -> QAgent:
@@ -138,7 +139,8 @@ def save_training_state(path: str | os.PathLike, agent: QAgent, config: TrainCon
         "obs_dim": agent.online.obs_dim,
         "n_actions": agent.n_actions,
         **agent.state_dict(),
-        "replay": {name: _plain(getattr(replay, name), name) for name in _REPLAY_ARRAYS + _REPLAY_SCALARS},
+        "replay": {name: _plain(getattr(replay, name), name) for name in _REPLAY_ARRAYS + _REPLAY_SCALARS
+                   + _REPLAY_FLOATS},
         "counters": _plain(counters, "counters"),
         "rng": {"numpy": _plain(rng.bit_generator.state, "rng"),
                 "python": _plain(random.getstate(), "python random state"),
@@ -157,7 +159,7 @@ def load_training_state(path: str | os.PathLike, agent: QAgent, replay: Sequence
     payload = _load(path, agent.device)
     agent.load_state_dict(payload)
     for name in _REPLAY_ARRAYS:
-        value = payload["replay"][name]
+        value = payload["replay"].get(name)  # files from before prioritized replay have no "priority"
         if value is None:
             continue
         array = getattr(replay, name)
@@ -167,6 +169,9 @@ def load_training_state(path: str | os.PathLike, agent: QAgent, replay: Sequence
         array[...] = value.cpu().numpy()
     for name in _REPLAY_SCALARS:
         setattr(replay, name, int(payload["replay"][name]))
+    for name in _REPLAY_FLOATS:
+        if name in payload["replay"]:
+            setattr(replay, name, float(payload["replay"][name]))
     rng.bit_generator.state = payload["rng"]["numpy"]
     state = payload["rng"]["python"]
     random.setstate((state[0], tuple(state[1]), state[2]))

@@ -67,6 +67,12 @@ class TrainConfig:
     target_tau: float = _f(1.0, "at every sync the target moves by tau towards the online net: 1.0 copies "
                                  "(hard update, DQN); < 1 with period 1 is Polyak averaging", low=0.0, high=1.0,
                            low_open=True)
+    priority_exponent: float = _f(0.0, "prioritized sequence replay: sample windows with probability ~ priority ** "
+                                       "this (0: uniform; R2D2: 0.9)", low=0.0, high=1.0)
+    importance_exponent: float = _f(0.6, "importance-sampling exponent beta of prioritized replay (R2D2: 0.6)",
+                                    low=0.0, high=1.0)
+    priority_eta: float = _f(0.9, "a window's priority: eta * max |TD error| + (1 - eta) * mean |TD error| (R2D2)",
+                             low=0.0, high=1.0)
     updates_per_step: float = _f(0.5, "gradient updates per environment step", low=0.0, low_open=True)
     learning_starts: int = _f(1_000, "environment steps of random play before the first update", low=0)
     eps_start: float = _f(1.0, "initial exploration rate of epsilon-greedy", low=0.0, high=1.0)

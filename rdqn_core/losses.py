@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from .types import LOSSES, NStepParts
 
 __all__ = ["n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
-           "n_step_td_targets", "td_loss"]
+           "n_step_td_targets", "td_loss", "sequence_priorities"]
 
 
 def _check_window(rewards: Tensor, **others: Tensor) -> tuple[int, int]:
@@ -160,8 +160,14 @@ def n_step_td_targets(
     return n_step_targets(parts, bootstrap.float())
 
 
-def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber") -> Tensor:
-    """Mean Huber (``smooth_l1`` with delta 1) or squared TD error over entries where ``mask`` is 1."""
+def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber",
+            weights: Tensor | None = None) -> Tensor:
+    """Mean Huber (``smooth_l1`` with delta 1) or squared TD error over entries where ``mask`` is 1.
+
+    ``weights`` (one per window, shape ``(B,)`` for ``(T, B)`` errors) scales each window's terms:
+    the importance-sampling correction of a prioritized replay. The mean is still over the masked
+    entries, so weights of 1 give the unweighted loss exactly.
+    """
     if kind not in LOSSES:
         raise ValueError(f"unknown loss {kind!r}; allowed: {', '.join(LOSSES)}")
     if q_taken.shape != targets.shape or mask.shape != targets.shape:
@@ -170,4 +176,25 @@ def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber")
     fn = F.smooth_l1_loss if kind == "huber" else F.mse_loss
     per_step = fn(q_taken, targets, reduction="none")
     mask = mask.to(per_step.dtype)
+    if weights is not None:
+        if weights.shape != targets.shape[-1:]:
+            raise ValueError(f"weights must have shape {tuple(targets.shape[-1:])} (one per window), "
+                             f"got {tuple(weights.shape)}")
+        per_step = per_step * weights.to(per_step.dtype)
     return (per_step * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def sequence_priorities(td_errors: Tensor, mask: Tensor, eta: float) -> Tensor:
+    """R2D2's priority of a window: ``eta * max_t |delta_t| + (1 - eta) * mean_t |delta_t|``.
+
+    ``td_errors`` and ``mask`` are ``(T, B)``; the max and mean run over the masked steps of each
+    window (a window without any gets priority 0). Kapturowski et al. (2019) use ``eta = 0.9``:
+    the mean alone washes out one large error in a long window, the max alone is noisy.
+    """
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    m = mask.to(td_errors.dtype)
+    err = td_errors.abs() * m
+    count = m.sum(0)
+    mean = err.sum(0) / count.clamp(min=1.0)
+    return eta * err.amax(0) + (1.0 - eta) * mean

@@ -44,13 +44,21 @@ class SequenceReplay:
         initial_state: ``"zero"`` or ``"stored"`` start of the core at window start.
         gamma: discount for the n-step return parts computed at sample time (``None``: not computed,
             the agent then computes them itself).
+        priority_exponent: 0 samples windows uniformly; ``alpha > 0`` samples a window with
+            probability proportional to ``priority ** alpha`` (prioritized sequence replay, Schaul et
+            al. 2016 and R2D2: ``alpha = 0.9``). New steps get the largest priority seen so far, and
+            the learner hands back new ones with :meth:`update_priorities`.
+        importance_exponent: ``beta`` of the importance-sampling weights ``(N P(i)) ** -beta``,
+            divided by the batch's largest (R2D2: 0.6); used only when ``priority_exponent > 0``.
 
-    Storing and sampling cost O(num_envs) and O(batch_size) per call, whatever the capacity.
+    Storing costs O(num_envs) per call. Uniform sampling costs O(batch_size) whatever the capacity;
+    prioritized sampling one cumulative sum over the capacity per batch (a vectorised pass that takes
+    well under a millisecond at 50k rows, so no sum tree is needed at the sizes this package trains).
     """
 
     def __init__(self, capacity: int, num_envs: int, obs_dim: int, seq_len: int = 8, burn_in: int = 0,
                  n_steps: int = 1, hidden_size: int = 0, lstm: bool = False, initial_state: str = "zero",
-                 gamma: float | None = None):
+                 gamma: float | None = None, priority_exponent: float = 0.0, importance_exponent: float = 0.6):
         for name, value, low in (("capacity", capacity, 1), ("num_envs", num_envs, 1), ("obs_dim", obs_dim, 1),
                                  ("seq_len", seq_len, 1), ("burn_in", burn_in, 0), ("n_steps", n_steps, 1),
                                  ("hidden_size", hidden_size, 0)):
@@ -62,6 +70,10 @@ class SequenceReplay:
             raise ValueError("initial_state='stored' needs hidden_size > 0 (a recurrent network)")
         if gamma is not None and not 0.0 <= gamma <= 1.0:
             raise ValueError(f"gamma must be in [0, 1] or None, got {gamma}")
+        for name, value in (("priority_exponent", priority_exponent), ("importance_exponent", importance_exponent)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        self.priority_exponent, self.importance_exponent = float(priority_exponent), float(importance_exponent)
         self.num_envs, self.obs_dim = num_envs, obs_dim
         self.seq_len, self.burn_in, self.n_steps = seq_len, burn_in, n_steps
         self.initial_state, self.hidden_size, self.lstm, self.gamma = initial_state, hidden_size, lstm, gamma
@@ -82,6 +94,8 @@ class SequenceReplay:
         self.step_in_episode = np.zeros(shape, np.int64)
         self.state_h = np.zeros((*shape, hidden_size), np.float32) if hidden_size else None
         self.state_c = np.zeros((*shape, hidden_size), np.float32) if hidden_size and lstm else None
+        self.priority = np.zeros(shape, np.float64)  # per row: the priority of the window sampled at it
+        self.max_priority = 1.0
         self.pos = np.zeros(num_envs, np.int64)  # next row to write, per env
         self.size = np.zeros(num_envs, np.int64)  # rows written so far, at most ring, per env
         self.current_episode = np.arange(num_envs, dtype=np.int64)
@@ -102,6 +116,7 @@ class SequenceReplay:
         self.step_in_episode[env, i] = self.current_step[env]
         self.has_transition[env, i] = fields.pop("has_transition")
         self._transitions += int(self.has_transition[env, i])
+        self.priority[env, i] = self.max_priority if self.has_transition[env, i] else 0.0
         for name, value in fields.items():
             getattr(self, name)[env, i] = value
         self.pos[env] = (i + 1) % self.ring
@@ -162,12 +177,22 @@ class SequenceReplay:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not self.can_sample():
             raise ValueError("the replay holds no complete transition yet; add steps before sampling")
-        weights = self.size / self.size.sum()
+        prioritized = self.priority_exponent > 0
+        if prioritized:
+            p = self.priority.ravel() ** self.priority_exponent
+            cdf = np.cumsum(p)
+        else:
+            weights = self.size / self.size.sum()
         envs, rows = [], []
         need = batch_size
         for _ in range(100):  # a draw is accepted unless it hits an episode's last row or the newest one
-            env = rng.choice(self.num_envs, size=2 * need, p=weights)
-            row = (self.pos[env] - self.size[env] + (rng.random(2 * need) * self.size[env]).astype(np.int64)) % self.ring
+            if prioritized:
+                flat = np.minimum(np.searchsorted(cdf, rng.random(2 * need) * cdf[-1], side="right"), len(p) - 1)
+                env, row = np.divmod(flat, self.ring)
+            else:
+                env = rng.choice(self.num_envs, size=2 * need, p=weights)
+                row = (self.pos[env] - self.size[env]
+                       + (rng.random(2 * need) * self.size[env]).astype(np.int64)) % self.ring
             ok = self._sampleable_rows(env, row)
             envs.append(env[ok][:need])
             rows.append(row[ok][:need])
@@ -178,6 +203,12 @@ class SequenceReplay:
             raise ValueError("could not find sampleable windows after 100 draws: the replay holds almost only "
                              "episode ends; add more steps before sampling")
         env, row = np.concatenate(envs), np.concatenate(rows)
+        keys = weights_t = None
+        if prioritized:
+            keys = env * self.ring + row
+            probability = p[keys] / cdf[-1]
+            w = (len(self) * probability) ** -self.importance_exponent
+            weights_t = torch.as_tensor(w / w.max(), dtype=torch.float32, device=device)
         # A row less than burn_in steps into its episode snaps to the episode's first step: that window
         # starts from the exact zero memory with no burn-in, and every pass stays one fused call. Its trained
         # steps still contain the sampled transition (burn_in <= seq_len keeps that true; otherwise the
@@ -185,7 +216,24 @@ class SequenceReplay:
         step = self.step_in_episode[env, row]
         short = (step > 0) & (step < self.burn_in)
         row = np.where(short, (row - step) % self.ring, row)
-        return self._windows(env, row, device)
+        batch = self._windows(env, row, device)
+        return batch._replace(weights=weights_t, keys=keys) if prioritized else batch
+
+    def update_priorities(self, keys: np.ndarray, priorities: np.ndarray | Tensor) -> None:
+        """Set the priorities of the windows sampled at ``keys`` (a batch's ``keys``), e.g. from
+        :func:`~rdqn_core.losses.sequence_priorities` of their new TD errors."""
+        if self.priority_exponent == 0:
+            return
+        values = np.asarray(priorities.detach().cpu() if isinstance(priorities, Tensor) else priorities,
+                            np.float64).reshape(-1)
+        keys = np.asarray(keys, np.int64).reshape(-1)
+        if values.shape != keys.shape:
+            raise ValueError(f"got {len(keys)} keys but {len(values)} priorities")
+        if not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise ValueError("priorities must be finite and >= 0")
+        values = values + 1e-6  # a window with zero error must stay sampleable
+        self.priority.flat[keys] = values
+        self.max_priority = max(self.max_priority, float(values.max()))
 
     def _windows(self, env: np.ndarray, row: np.ndarray, device: torch.device | str) -> SequenceBatch:
         B, W, burn = len(env), self.window, self.burn_in
@@ -240,5 +288,7 @@ class SequenceReplay:
 class TransitionReplay(SequenceReplay):
     """Replay of single transitions (with n-step look-ahead) for a memoryless DQN."""
 
-    def __init__(self, capacity: int, num_envs: int, obs_dim: int, n_steps: int = 1, gamma: float | None = None):
-        super().__init__(capacity, num_envs, obs_dim, seq_len=1, burn_in=0, n_steps=n_steps, gamma=gamma)
+    def __init__(self, capacity: int, num_envs: int, obs_dim: int, n_steps: int = 1, gamma: float | None = None,
+                 priority_exponent: float = 0.0, importance_exponent: float = 0.6):
+        super().__init__(capacity, num_envs, obs_dim, seq_len=1, burn_in=0, n_steps=n_steps, gamma=gamma,
+                         priority_exponent=priority_exponent, importance_exponent=importance_exponent)

@@ -66,6 +66,7 @@ def build_replay(config: TrainConfig, obs_dim: int, agent: QAgent) -> SequenceRe
         config.buffer_size, config.num_envs, obs_dim, seq_len=config.seq_len, burn_in=config.burn_in,
         n_steps=config.n_steps, hidden_size=config.hidden_size if recurrent else 0,
         lstm=config.cell == "lstm", initial_state=config.initial_state, gamma=config.gamma,
+        priority_exponent=config.priority_exponent, importance_exponent=config.importance_exponent,
     )
 
 
@@ -246,7 +247,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
                 # where the replay cannot sample yet leaves its updates to the next one.
                 due = math.floor((env_steps - cfg.learning_starts) * cfg.updates_per_step)
                 while agent.updates < due and replay.can_sample():
-                    metric_log.add(agent.update(replay.sample(cfg.batch_size, rng, device)))
+                    batch = replay.sample(cfg.batch_size, rng, device)
+                    metric_log.add(agent.update(batch))
+                    if batch.keys is not None:
+                        replay.update_priorities(batch.keys, agent.priorities)
                     if len(metric_log.pending) >= FLUSH_EVERY:
                         metric_log.flush(agent.updates - FLUSH_EVERY)
 

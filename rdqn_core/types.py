@@ -6,7 +6,7 @@ use the constants and stay numpy + gymnasium only.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from torch import Tensor
@@ -81,6 +81,9 @@ class SequenceBatch(NamedTuple):
     * ``return_parts``: the n-step return split into what the replay knows at sample time
       (:class:`NStepParts` over the W transitions), or None if the replay has no ``gamma``.
     * ``parts_gamma``: the discount ``return_parts`` were computed with (None with them).
+    * ``weights``: (B,) importance-sampling weights of a prioritized replay (None: uniform sampling).
+    * ``keys``: (B,) numpy int64, on the CPU: the sampled slots, to hand back with new priorities
+      (:meth:`~rdqn_core.replay.SequenceReplay.update_priorities`); None from a uniform replay.
     """
 
     obs: Tensor
@@ -97,3 +100,5 @@ class SequenceBatch(NamedTuple):
     burn_in_lengths: Tensor
     return_parts: NStepParts | None
     parts_gamma: float | None
+    weights: Tensor | None = None
+    keys: Any = None

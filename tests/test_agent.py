@@ -136,9 +136,10 @@ def check_update_against_reference(agent: QAgent, batch, monkeypatch) -> None:
     seen = {}
     original = agent_module.td_loss
 
-    def spy(q, y, m, kind="huber"):
+    def spy(q, y, m, kind="huber", weights=None):
+        assert weights is None  # a uniform replay's batch carries no importance weights
         seen.update(q=q.detach().clone(), y=y.clone(), m=m.clone())
-        return original(q, y, m, kind)
+        return original(q, y, m, kind, weights=weights)
 
     monkeypatch.setattr(agent_module, "td_loss", spy)
     metrics = agent.update(batch)
