@@ -172,6 +172,7 @@ def load_training_state(path: str | os.PathLike, agent: QAgent, replay: Sequence
     for name in _REPLAY_FLOATS:
         if name in payload["replay"]:
             setattr(replay, name, float(payload["replay"][name]))
+    replay.restore_priorities()
     rng.bit_generator.state = payload["rng"]["numpy"]
     state = payload["rng"]["python"]
     random.setstate((state[0], tuple(state[1]), state[2]))

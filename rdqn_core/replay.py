@@ -96,6 +96,7 @@ class SequenceReplay:
         self.state_c = np.zeros((*shape, hidden_size), np.float32) if hidden_size and lstm else None
         self.priority = np.zeros(shape, np.float64)  # per row: the priority of the window sampled at it
         self.max_priority = 1.0
+        self._weight = np.zeros(shape, np.float64)  # priority ** priority_exponent, kept with it
         self.pos = np.zeros(num_envs, np.int64)  # next row to write, per env
         self.size = np.zeros(num_envs, np.int64)  # rows written so far, at most ring, per env
         self.current_episode = np.arange(num_envs, dtype=np.int64)
@@ -117,6 +118,7 @@ class SequenceReplay:
         self.has_transition[env, i] = fields.pop("has_transition")
         self._transitions += int(self.has_transition[env, i])
         self.priority[env, i] = self.max_priority if self.has_transition[env, i] else 0.0
+        self._weight[env, i] = self.priority[env, i] ** self.priority_exponent if self.priority[env, i] else 0.0
         for name, value in fields.items():
             getattr(self, name)[env, i] = value
         self.pos[env] = (i + 1) % self.ring
@@ -179,7 +181,7 @@ class SequenceReplay:
             raise ValueError("the replay holds no complete transition yet; add steps before sampling")
         prioritized = self.priority_exponent > 0
         if prioritized:
-            p = self.priority.ravel() ** self.priority_exponent
+            p = self._weight.ravel()
             cdf = np.cumsum(p)
         else:
             weights = self.size / self.size.sum()
@@ -219,6 +221,10 @@ class SequenceReplay:
         batch = self._windows(env, row, device)
         return batch._replace(weights=weights_t, keys=keys) if prioritized else batch
 
+    def restore_priorities(self) -> None:
+        """Recompute the sampling weights from :attr:`priority` (after it was loaded from a checkpoint)."""
+        self._weight = np.where(self.priority > 0, self.priority ** self.priority_exponent, 0.0)
+
     def update_priorities(self, keys: np.ndarray, priorities: np.ndarray | Tensor) -> None:
         """Set the priorities of the windows sampled at ``keys`` (a batch's ``keys``), e.g. from
         :func:`~rdqn_core.losses.sequence_priorities` of their new TD errors."""
@@ -233,6 +239,7 @@ class SequenceReplay:
             raise ValueError("priorities must be finite and >= 0")
         values = values + 1e-6  # a window with zero error must stay sampleable
         self.priority.flat[keys] = values
+        self._weight.flat[keys] = values ** self.priority_exponent
         self.max_priority = max(self.max_priority, float(values.max()))
 
     def _windows(self, env: np.ndarray, row: np.ndarray, device: torch.device | str) -> SequenceBatch:

@@ -44,25 +44,29 @@ def assert_same_run(a, b) -> None:
             assert torch.equal(torch.as_tensor(pa[k]), torch.as_tensor(pb[k])), f"optimizer {k}"
 
 
-def test_resumed_run_equals_the_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("priority_exponent", [0.0, 0.9])
+def test_resumed_run_equals_the_uninterrupted_one(tmp_path, priority_exponent):
+    config = dataclasses.replace(CONFIG, priority_exponent=priority_exponent)  # uniform and prioritized replay
     rows_during_run = []
 
     def callback(env_steps, history):  # progress.csv is flushed at every evaluation, before the callback
         _, rows = progress_rows(tmp_path / "resumed" / "progress.csv")
         rows_during_run.append((env_steps, len(rows), int(rows[-1]["env_steps"])))
 
-    first = train(CONFIG, tmp_path / "resumed", callback=callback)
+    first = train(config, tmp_path / "resumed", callback=callback)
     assert first.summary["env_steps"] == N
     for name in ("checkpoint.pt", "best.pt", "resume.pt", "envs.pkl", "progress.csv"):
         assert (tmp_path / "resumed" / name).is_file(), name
-    longer = dataclasses.replace(CONFIG, total_steps=2 * N)
+    longer = dataclasses.replace(config, total_steps=2 * N)
     resumed = train(longer, tmp_path / "resumed", callback=callback, resume=True, return_replay=True)
     straight = train(longer, tmp_path / "straight", return_replay=True)
     assert resumed.summary["updates"] == longer.expected_updates() > first.summary["updates"] > 0
     assert_same_run(resumed, straight)
     for name in ("obs", "actions", "rewards", "terminated", "truncated", "episode_id", "step_in_episode",
-                 "state_h", "state_c", "pos", "size"):
+                 "state_h", "state_c", "pos", "size", "priority", "_weight"):
         assert np.array_equal(getattr(resumed.replay, name), getattr(straight.replay, name)), name
+    if priority_exponent:  # the priorities the learner handed back survived the stop, not just the initial ones
+        assert len(np.unique(resumed.replay.priority)) > 10
 
     # one row per evaluation, each visible while the run was still going
     evals = resumed.history["eval/step"]
