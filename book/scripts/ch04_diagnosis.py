@@ -101,10 +101,13 @@ def plot_diagnosis(results: dict, axes) -> None:
         axes[0].plot(steps, [r["mean_return"] for r in run["rows"]], **style)
         axes[1].plot(steps, [r["ends"]["cart"] / n for r in run["rows"]], **style)
         axes[2].plot(steps, [r["action_gap"] / max(r["q_max"], 1e-6) for r in run["rows"]], **style)
-    for ax, title in zip(axes, ("greedy return (20 episodes)", "episodes ended by the cart leaving the track",
+    episodes = results["meta"]["episodes"]
+    for ax, title in zip(axes, (f"greedy return ({episodes} episodes)", "episodes ended by the cart leaving the track",
                                 "action gap / Q scale")):
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("environment steps")
+        ticks = np.linspace(0, results["meta"]["total"], 3)
+        ax.set_xticks(ticks, [f"{t / 1000:.0f}k" for t in ticks])
     axes[0].axhline(475, color="k", ls=":", lw=1)
     axes[2].set_yscale("log")
     for name, color in colors.items():
@@ -116,8 +119,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,3,7")
     parser.add_argument("--total", type=int, default=50_000)
-    parser.add_argument("--every", type=int, default=2_500)
-    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--every", type=int, default=5_000)
+    parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
