@@ -107,7 +107,7 @@ class QAgent:
         """One gradient step on a batch of windows; returns the logged metrics as 0-dim tensors.
 
         With a prioritized batch (``batch.weights``) the loss is importance-weighted and
-        :attr:`priorities` holds the windows' new priorities for the replay.
+        ``priorities`` holds the windows' new priorities for the replay.
 
         Nothing here waits for the device (no ``.item()``): the caller reads the metrics when it
         logs them. The trainer checks there that the loss stayed finite.

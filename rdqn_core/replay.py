@@ -222,7 +222,7 @@ class SequenceReplay:
         return batch._replace(weights=weights_t, keys=keys) if prioritized else batch
 
     def restore_priorities(self) -> None:
-        """Recompute the sampling weights from :attr:`priority` (after it was loaded from a checkpoint)."""
+        """Recompute the sampling weights from ``priority`` (after it was loaded from a checkpoint)."""
         self._weight = np.where(self.priority > 0, self.priority ** self.priority_exponent, 0.0)
 
     def update_priorities(self, keys: np.ndarray, priorities: np.ndarray | Tensor) -> None:

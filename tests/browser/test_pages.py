@@ -64,11 +64,6 @@ IGNORED_CONSOLE: list[tuple[str, str]] = [
     # Browsers request /favicon.ico on their own; the book sets no favicon, so the server
     # answers 404. Nothing on the page refers to it.
     (r"/favicon\.ico - Failed to load resource", "browser's automatic favicon request; the book has no favicon"),
-    # Sphinx 7.4 + sphinx-thebe 0.3.1 (loaded by Jupyter Book 1 on every page) write sphinx-thebe's
-    # inline `const THEBE_JS_URL = ...` config script twice into each page; the second copy throws.
-    # Thebe is disabled in _config.yml (launch_buttons.thebe: false) and the first copy already
-    # defined the same values, so nothing on the page depends on the failed one.
-    (r"Identifier 'THEBE_JS_URL' has already been declared", "duplicated inline sphinx-thebe config (upstream)"),
 ]
 IGNORED_SERVER_PATHS = {"/favicon.ico"}  # same reason, as seen by the server
 

@@ -1,0 +1,47 @@
+"""Notebook code fits the book's column: no code-cell line wider than 88 characters.
+
+The rendered page shows code in a fixed-width block; a longer line scrolls sideways (STYLE.md,
+habit 13). Black or ruff with ``--line-length 88`` reformat a cell; comments and long strings
+have to be broken by hand. Markdown cells are not restricted. One test case per notebook, so
+that a failure names the chapter.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+MAX_LINE = 88
+NOTEBOOKS = sorted(BOOK.glob("*.ipynb"))
+
+
+def test_book_has_notebooks():
+    # guards the parametrization below: an empty glob would make it pass vacuously
+    assert NOTEBOOKS, f"no notebooks found in {BOOK}"
+
+
+def long_code_lines(notebook: Path) -> list[str]:
+    """'cell <index>, line <n> (<width> chars): <text>' for every over-long code line."""
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    found = []
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell["source"]
+        text = "".join(source) if isinstance(source, list) else source
+        for number, line in enumerate(text.splitlines(), start=1):
+            if len(line) > MAX_LINE:
+                found.append(f"cell {index}, line {number} ({len(line)} chars): {line}")
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+def test_code_lines_fit_the_column(notebook: Path):
+    found = long_code_lines(notebook)
+    assert not found, (
+        f"{notebook.relative_to(BOOK.parent)}: {len(found)} code line(s) wider than "
+        f"{MAX_LINE} characters (cell index counts all cells from 0):\n  "
+        + "\n  ".join(found)
+    )
