@@ -244,3 +244,19 @@ def test_config_accepts_the_spec():
     assert env.observation_space.shape == (8,)
     # the module-path spec that older result files carry still names the same environment
     assert make_env("rdqn_core.stacking:masked_cartpole_stacked").observation_space.shape == (8,)
+
+
+def test_flicker_stacked_spec_blanks_with_p_and_stacks_k():
+    spec = "rdqn_core.envs.stacking:flicker_cartpole_stacked"
+    never = make_env(spec, k=3, p=0.0)
+    plain = make_frame_stacked("CartPole-v1", k=3)
+    assert never.observation_space.shape == (12,)
+    a, _ = never.reset(seed=4)
+    b, _ = plain.reset(seed=4)
+    np.testing.assert_array_equal(a, b)  # p = 0: stacked CartPole itself
+    often = make_env(spec, k=2, p=0.9)
+    often.reset(seed=4)
+    blank = [not np.any(often.step(t % 2)[0][4:]) for t in range(20)]  # newest frame (4 numbers): blank w.p. 0.9
+    assert 12 <= sum(blank) < 20
+    for env in (never, plain, often):
+        env.close()

@@ -5,8 +5,10 @@ numpy and gymnasium only; nothing here imports torch (a test checks it).
 from ..types import FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID
 from .partial import FlickerObservation, KeepObservationIndices, MaskVelocity
 from .registry import EnvSpec, check_spaces, make_env, make_vector_env
-from .stacking import FRAME_PADDINGS, STACKED_MASKED_CARTPOLE, make_frame_stacked, masked_cartpole_stacked
+from .stacking import (FRAME_PADDINGS, STACKED_MASKED_CARTPOLE, flicker_cartpole_stacked, make_frame_stacked,
+                       masked_cartpole_stacked)
 
 __all__ = ["KeepObservationIndices", "MaskVelocity", "FlickerObservation", "make_env", "make_vector_env",
            "check_spaces", "EnvSpec", "make_frame_stacked", "masked_cartpole_stacked", "FRAME_PADDINGS",
-           "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE"]
+           "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE",
+           "flicker_cartpole_stacked"]

@@ -20,10 +20,11 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.wrappers import FlattenObservation, FrameStackObservation
 
-from ..types import MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID
+from ..types import FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID
 from .registry import make_env
 
-__all__ = ["make_frame_stacked", "masked_cartpole_stacked", "STACKED_MASKED_CARTPOLE", "FRAME_PADDINGS"]
+__all__ = ["make_frame_stacked", "masked_cartpole_stacked", "flicker_cartpole_stacked", "STACKED_MASKED_CARTPOLE",
+           "FRAME_PADDINGS"]
 
 FRAME_PADDINGS = ("reset", "zero")
 STACKED_MASKED_CARTPOLE = STACKED_MASKED_CARTPOLE_ID
@@ -63,3 +64,12 @@ def make_frame_stacked(env: str | Callable[[], gym.Env] = MASKED_CARTPOLE_ID, k:
 def masked_cartpole_stacked(k: int = 4, **kwargs: Any) -> gym.Env:
     """Velocity-masked CartPole with the last ``k`` observations stacked (registered as ``STACKED_MASKED_CARTPOLE``)."""
     return make_frame_stacked(MASKED_CARTPOLE_ID, k=k, **kwargs)
+
+
+def flicker_cartpole_stacked(k: int = 4, p: float = 0.5, **kwargs: Any) -> gym.Env:
+    """Flickering CartPole (each observation blanked with probability ``p``) with the last ``k`` observations stacked.
+
+    The frame-stacked DQN's input on the flicker task; as an env spec,
+    ``"rdqn_core.envs.stacking:flicker_cartpole_stacked"`` with ``env_kwargs={"k": 4, "p": 0.5}``.
+    """
+    return make_frame_stacked(FLICKER_CARTPOLE_ID, k=k, p=p, **kwargs)
