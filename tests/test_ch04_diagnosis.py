@@ -1,5 +1,4 @@
 """Chapter 4's diagnosis script on a tiny budget: the records the page reads, and how an episode's end is told."""
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -7,16 +6,15 @@ import sys
 
 import numpy as np
 
+from test_ch04_script import load_script_module
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "book" / "scripts" / "ch04_diagnosis.py"
 COMMITTED = ROOT / "book" / "data" / "ch04_diagnosis.json"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("ch04_diagnosis", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_module(SCRIPT)
 
 
 def test_end_reason_tells_cart_from_pole_from_time():

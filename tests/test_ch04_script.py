@@ -13,8 +13,9 @@ SCRIPT = ROOT / "book" / "scripts" / "ch04_experiments.py"
 COMMITTED = ROOT / "book" / "data" / "ch04_results.json"
 
 
-def load_script_module():
-    spec = importlib.util.spec_from_file_location("ch04_experiments", SCRIPT)
+def load_script_module(path=SCRIPT):
+    """Import a book script (book/scripts/*.py) as a module, by its path."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
