@@ -116,7 +116,7 @@ def fit_markov_switching(train_returns: np.ndarray, k: int = 2, seed: int = 0) -
 
     The paths (n, D + 1) are joined into one series (the joins are a small misspecification:
     a regime does not carry over between paths). Regimes are ordered by falling mean, so that
-    regime 0 is the bull one as in :data:`~rdqn_core.envs.DEFAULT_MARKET`. statsmodels'
+    regime 0 is the bull one as in ``DEFAULT_MARKET``. statsmodels'
     default search (EM from a few random starts, then BFGS) is used; ``seed`` fixes its starts.
     """
     from statsmodels.tsa.regime_switching.markov_regression import MarkovRegression  # heavy; only here
