@@ -55,3 +55,17 @@ __all__ = [
     "STACKED_MASKED_CARTPOLE", "make_frame_stacked", "masked_cartpole_stacked",
     "StalenessReport", "collect_experience", "hidden_state_staleness", "linear_probe_r2", "q_discrepancy", "trace_episode",
 ]
+
+# Chapter 9: the regime market and its baselines and metrics
+from .envs import (DEFAULT_MARKET, REGIME_MARKET_ID, MarketParams, RegimeMarketEnv, market_paths,  # noqa: E402
+                   two_regime_params)
+from .instruments import (backtest, buy_and_hold_positions, filter_positions, fit_markov_switching,  # noqa: E402
+                          hamilton_filter, linear_probe_accuracy, max_drawdown, memoryless_positions,
+                          momentum_positions, oracle_positions, play_market, sharpe_ratio, strategy_returns)
+
+__all__ += [
+    "DEFAULT_MARKET", "REGIME_MARKET_ID", "MarketParams", "RegimeMarketEnv", "market_paths", "two_regime_params",
+    "backtest", "buy_and_hold_positions", "filter_positions", "fit_markov_switching", "hamilton_filter",
+    "linear_probe_accuracy", "max_drawdown", "memoryless_positions", "momentum_positions", "oracle_positions",
+    "play_market", "sharpe_ratio", "strategy_returns",
+]

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     from torch import Tensor
 
 __all__ = ["RecurrentState", "SequenceBatch", "NStepParts", "CELL_TYPES", "NETWORK_CELLS", "LOSSES", "INITIAL_STATES",
-           "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID"]
+           "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID", "REGIME_MARKET_ID"]
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 """Recurrent cells of :class:`~rdqn_core.networks.RecurrentQNetwork`."""
@@ -25,6 +25,8 @@ INITIAL_STATES = ("zero", "stored")
 MASKED_CARTPOLE_ID = "rdqn/MaskedCartPole-v0"
 FLICKER_CARTPOLE_ID = "rdqn/FlickerCartPole-v0"
 STACKED_MASKED_CARTPOLE_ID = "rdqn/StackedMaskedCartPole-v0"
+REGIME_MARKET_ID = "rdqn/RegimeMarket-v0"
+"""Chapter 9's Markov-switching market (:class:`~rdqn_core.envs.market.RegimeMarketEnv`)."""
 
 
 class RecurrentState(NamedTuple):

@@ -34,9 +34,9 @@ LAYERS = {
 # Inside a folder, modules may import their siblings (networks.recurrent uses networks.base); these are
 # the orders within folders, lowest first.
 FOLDER_ORDER = {
-    "envs": ["partial", "registry", "stacking", "__init__"],
+    "envs": ["partial", "market", "registry", "stacking", "__init__"],
     "networks": ["normalizer", "base", "heads", "mlp", "recurrent", "__init__"],
-    "instruments": ["tasks", "tabular", "gradients", "diagnostics", "__init__"],
+    "instruments": ["tasks", "tabular", "gradients", "diagnostics", "finance", "__init__"],
 }
 
 

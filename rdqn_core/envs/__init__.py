@@ -1,8 +1,11 @@
-"""Environments: partial-observability wrappers, frame stacking and the env factory (Chapters 1 and 4).
+"""Environments: partial-observability wrappers, frame stacking, the env factory (Chapters 1 and 4) and
+the Markov-switching market (Chapter 9).
 
 numpy and gymnasium only; nothing here imports torch (a test checks it).
 """
-from ..types import FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID
+from ..types import FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, REGIME_MARKET_ID, STACKED_MASKED_CARTPOLE_ID
+from .market import (DEFAULT_MARKET, POSITIONS, MarketParams, RegimeMarketEnv, market_paths, simulate_regime_path,
+                     stationary_distribution, two_regime_params)
 from .partial import FlickerObservation, KeepObservationIndices, MaskVelocity
 from .registry import EnvSpec, check_spaces, make_env, make_vector_env
 from .stacking import (FRAME_PADDINGS, STACKED_MASKED_CARTPOLE, flicker_cartpole_stacked, make_frame_stacked,
@@ -11,4 +14,5 @@ from .stacking import (FRAME_PADDINGS, STACKED_MASKED_CARTPOLE, flicker_cartpole
 __all__ = ["KeepObservationIndices", "MaskVelocity", "FlickerObservation", "make_env", "make_vector_env",
            "check_spaces", "EnvSpec", "make_frame_stacked", "masked_cartpole_stacked", "FRAME_PADDINGS",
            "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE",
-           "flicker_cartpole_stacked"]
+           "flicker_cartpole_stacked", "REGIME_MARKET_ID", "DEFAULT_MARKET", "POSITIONS", "MarketParams",
+           "RegimeMarketEnv", "market_paths", "simulate_regime_path", "stationary_distribution", "two_regime_params"]

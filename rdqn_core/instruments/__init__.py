@@ -3,9 +3,13 @@
 * :mod:`.tasks` (Chapter 2): the delayed-recall task;
 * :mod:`.tabular` (Chapter 3): tabular Q-learning and value iteration;
 * :mod:`.gradients` (Chapter 5): hidden-state gradient norms, clipping, loss spikes;
-* :mod:`.diagnostics` (Chapter 4): collecting experience, stored-state staleness, tracing, probes.
+* :mod:`.diagnostics` (Chapter 4): collecting experience, stored-state staleness, tracing, probes;
+* :mod:`.finance` (Chapter 9): the regime market's baselines (Hamilton filter, momentum, oracle) and metrics.
 """
 from .diagnostics import StalenessReport, collect_experience, hidden_state_staleness, linear_probe_r2, q_discrepancy, trace_episode
+from .finance import (backtest, buy_and_hold_positions, filter_positions, fit_markov_switching, hamilton_filter,
+                      linear_probe_accuracy, max_drawdown, memoryless_positions, momentum_positions, oracle_positions,
+                      play_market, sharpe_ratio, strategy_returns)
 from .gradients import (ClipComparison, compare_clipping, fit_log_slope, hidden_state_gradient_norms, loss_spikes,
                         scale_recurrent_weights, stability_summary)
 from .tabular import ExtraExits, GreedyPath, greedy_path, q_learning, value_iteration
@@ -14,4 +18,7 @@ from .tasks import recall_task, recall_task_layout
 __all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "linear_probe_r2", "q_discrepancy",
            "trace_episode", "ClipComparison", "compare_clipping", "fit_log_slope", "hidden_state_gradient_norms",
            "loss_spikes", "scale_recurrent_weights", "stability_summary", "ExtraExits", "GreedyPath", "greedy_path",
-           "q_learning", "value_iteration", "recall_task", "recall_task_layout"]
+           "q_learning", "value_iteration", "recall_task", "recall_task_layout",
+           "backtest", "buy_and_hold_positions", "filter_positions", "fit_markov_switching", "hamilton_filter",
+           "linear_probe_accuracy", "max_drawdown", "memoryless_positions", "momentum_positions", "oracle_positions",
+           "play_market", "sharpe_ratio", "strategy_returns"]
