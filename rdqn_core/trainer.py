@@ -168,7 +168,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
         torch.set_num_threads(cfg.torch_threads)
     rng = seed_everything(cfg.seed)
     device = get_device(cfg.device)
-    envs = make_vector_env(cfg.env_id, cfg.num_envs, env_kwargs=cfg.env_kwargs)
+    envs = make_vector_env(cfg.env_id, cfg.num_envs, asynchronous=cfg.vector_env == "async",
+                           env_kwargs=cfg.env_kwargs)
     obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
     agent = build_agent(cfg, obs_dim, n_actions, device)
     replay = build_replay(cfg, obs_dim, agent)

@@ -37,6 +37,7 @@ FOLDER_ORDER = {
     "envs": ["partial", "registry", "stacking", "__init__"],
     "networks": ["normalizer", "base", "heads", "mlp", "recurrent", "__init__"],
     "instruments": ["tasks", "tabular", "gradients", "diagnostics", "__init__"],
+    "parallel": ["limiter", "transport", "actor", "learner", "data_parallel", "__init__"],
 }
 
 
