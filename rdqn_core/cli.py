@@ -26,7 +26,7 @@ from .checkpoint import load_training_config
 from .config import TrainConfig
 from .envs import check_spaces, make_env
 from .checkpoint import save_checkpoint
-from .parallel import train_actor_learner
+from .parallel import train_actor_learner, train_data_parallel
 from .trainer import _check_resumable, evaluate, load_checkpoint, train
 from .utils import get_device
 
@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "total-steps, eval-every, eval-episodes, solve-threshold, checkpoint-every, "
                               "device, torch-threads, progress")
     p_train.add_argument("--quiet", action="store_true", help="no progress bar (same as --progress false)")
+    p_train.add_argument("--ddp", action="store_true",
+                         help="data-parallel learners: launch with `torchrun --nproc-per-node N -m rdqn_core train "
+                              "--ddp ...`; --batch-size is the global batch, split over the ranks (Chapter 7)")
     p_eval = sub.add_parser("evaluate", help="greedy evaluation of a checkpoint; last line: a JSON summary")
     p_eval.add_argument("--checkpoint", required=True, help="path to a checkpoint.pt written by train")
     p_eval.add_argument("--episodes", type=int, default=20, help="episodes, each from a fresh memory")
@@ -194,7 +197,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.resume or args.out
         if args.resume and args.out and Path(args.out) != Path(args.resume):
             return _error(f"--out {args.out} differs from --resume {args.resume}; a resumed run writes where it ran")
-        if config.actors:  # Chapter 7: actor processes and one learner
+        if args.ddp:  # Chapter 7: one learner per torchrun process
+            if config.actors or args.resume:
+                return _error("--ddp runs one learner per torchrun process; it cannot be combined with --actors "
+                              "or --resume")
+            try:
+                result = train_data_parallel(config, out_dir=out)
+            except ValueError as err:
+                return _error(err)
+            if result.summary.get("rank", 0) != 0:
+                return 0  # rank 0 reports for the group
+        elif config.actors:  # Chapter 7: actor processes and one learner
             if args.resume:
                 return _error("--resume is not supported with --actors; start a new run")
             result = train_actor_learner(config)

@@ -14,6 +14,8 @@ from .actor import actor_loop, actor_process, actor_seed
 from .limiter import LimiterClosed, RateLimiter
 from .learner import ShardedReplay, train_actor_learner
 from .transport import Chunk, MultiprocessingTransport, Transport, spawn_context
+from .data_parallel import DataParallelAgent, gradient_check, init_distributed, split_batch, train_data_parallel
 
 __all__ = ["RateLimiter", "LimiterClosed", "Chunk", "Transport", "MultiprocessingTransport", "spawn_context",
-           "actor_loop", "actor_process", "actor_seed", "ShardedReplay", "train_actor_learner"]
+           "actor_loop", "actor_process", "actor_seed", "ShardedReplay", "train_actor_learner",
+           "DataParallelAgent", "gradient_check", "init_distributed", "split_batch", "train_data_parallel"]
