@@ -83,6 +83,10 @@ class TrainConfig:
     chunk_len: int = _f(16, "actor-learner: vector steps an actor collects before sending them as one chunk", low=1)
     free_running: bool = _f(False, "actor-learner: do not hold updates_per_step; act and learn as fast as each "
                                    "side can and report the ratio got")
+    engine: str = _f("mp", "actor-learner: who runs the actors: 'mp' (processes on this machine) or 'ray' (Ray core, "
+                           "also across machines; pip install -r requirements-ray.txt)", choices=("mp", "ray"))
+    ray_address: str | None = _f(None, "engine 'ray': the cluster to join ('auto': the running one; none: start a "
+                                       "local Ray)", none_ok=True)
     vector_env: str = _f("sync", "gymnasium vector env: 'sync' (one process) or 'async' (a process per env)",
                          choices=("sync", "async"))
     eps_start: float = _f(1.0, "initial exploration rate of epsilon-greedy", low=0.0, high=1.0)

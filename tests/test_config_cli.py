@@ -61,6 +61,7 @@ NON_DEFAULT = dict(
     max_grad_norm=5.5, target_update_period=10, target_tau=0.5, updates_per_step=0.25, priority_exponent=0.7,
     importance_exponent=0.4, priority_eta=0.5, learning_starts=100,
     actors=2, sync_every=7, chunk_len=5, free_running=True, vector_env="async",
+    engine="ray", ray_address="auto",
     eps_start=0.9, eps_end=0.05, eps_decay_steps=500, eval_every=100, eval_episodes=3, solve_threshold=195.5,
     checkpoint_every=200, device="cpu", torch_threads=1, progress=False,
 )

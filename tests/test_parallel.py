@@ -242,3 +242,22 @@ def test_the_single_process_trainer_runs_on_an_async_vector_env():
     assert asyn.summary["updates"] == sync.summary["updates"]
     # same seeds, same envs, same arithmetic: the process boundary changes nothing
     assert asyn.history["losses/td_loss"] == sync.history["losses/td_loss"]
+
+
+def test_slow_step_takes_its_delay_and_keeps_the_env():
+    from rdqn_core import SLOW_MASKED_CARTPOLE, make_env
+
+    env = make_env(SLOW_MASKED_CARTPOLE, delay=0.005)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (2,)
+    t0 = time.perf_counter()
+    for _ in range(4):
+        env.step(0)
+    assert time.perf_counter() - t0 >= 4 * 0.005
+    busy = make_env(SLOW_MASKED_CARTPOLE, delay=0.002, busy=True)
+    busy.reset(seed=0)
+    t0 = time.perf_counter()
+    busy.step(1)
+    assert time.perf_counter() - t0 >= 0.002
+    with pytest.raises(ValueError, match="delay"):
+        make_env(SLOW_MASKED_CARTPOLE, delay=-1)

@@ -3,15 +3,18 @@
 * :mod:`.tasks` (Chapter 2): the delayed-recall task;
 * :mod:`.tabular` (Chapter 3): tabular Q-learning and value iteration;
 * :mod:`.gradients` (Chapter 5): hidden-state gradient norms, clipping, loss spikes;
-* :mod:`.diagnostics` (Chapter 4): collecting experience, stored-state staleness, tracing, probes.
+* :mod:`.diagnostics` (Chapter 4): collecting experience, stored-state staleness, tracing, probes;
+* :mod:`.throughput` (Chapter 7): vector-env throughput, acting and update times, the Amdahl budget.
 """
 from .diagnostics import StalenessReport, collect_experience, hidden_state_staleness, linear_probe_r2, q_discrepancy, trace_episode
 from .gradients import (ClipComparison, compare_clipping, fit_log_slope, hidden_state_gradient_norms, loss_spikes,
                         scale_recurrent_weights, stability_summary)
 from .tabular import ExtraExits, GreedyPath, greedy_path, q_learning, value_iteration
 from .tasks import recall_task, recall_task_layout
+from .throughput import acting_and_update_times, amdahl_speedup, vector_env_throughput
 
 __all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "linear_probe_r2", "q_discrepancy",
            "trace_episode", "ClipComparison", "compare_clipping", "fit_log_slope", "hidden_state_gradient_norms",
            "loss_spikes", "scale_recurrent_weights", "stability_summary", "ExtraExits", "GreedyPath", "greedy_path",
            "q_learning", "value_iteration", "recall_task", "recall_task_layout"]
+__all__ += ["vector_env_throughput", "acting_and_update_times", "amdahl_speedup"]  # Chapter 7

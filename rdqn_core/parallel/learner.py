@@ -44,7 +44,8 @@ from .actor import actor_process
 from .limiter import LimiterClosed, RateLimiter
 from .transport import Chunk, MultiprocessingTransport, spawn_context
 
-__all__ = ["ShardedReplay", "train_actor_learner", "default_tolerance", "insert_chunk"]
+__all__ = ["ShardedReplay", "train_actor_learner", "default_tolerance", "insert_chunk", "ProcessEngine",
+           "make_engine"]
 
 
 class ShardedReplay:
@@ -78,8 +79,8 @@ def insert_chunk(replay: SequenceReplay, chunk: Chunk, device: torch.device) -> 
     for t in range(chunk.actions.shape[0]):
         state = None
         if chunk.state_h is not None:
-            h = torch.as_tensor(chunk.state_h[t]).unsqueeze(0)  # (1, B, hidden)
-            c = None if chunk.state_c is None else torch.as_tensor(chunk.state_c[t]).unsqueeze(0)
+            h = torch.tensor(chunk.state_h[t]).unsqueeze(0)  # (1, B, hidden); a copy: Ray's arrays are read-only
+            c = None if chunk.state_c is None else torch.tensor(chunk.state_c[t]).unsqueeze(0)
             state = RecurrentState(h, c)
         replay.add(chunk.obs[t], chunk.actions[t], chunk.rewards[t], chunk.terminated[t], chunk.truncated[t],
                    chunk.next_obs[t], chunk.prev_actions[t], state)
@@ -140,13 +141,55 @@ class _Inserter(threading.Thread):
             self.done.set()
 
 
+class ProcessEngine:
+    """Actors as spawned ``torch.multiprocessing`` processes on this machine (``engine="mp"``)."""
+
+    def __init__(self, config: TrainConfig, network: torch.nn.Module):
+        self.config = config
+        self.transport = MultiprocessingTransport(network, queue_size=1)
+        self.procs = []
+
+    def start(self) -> None:
+        ctx = spawn_context()
+        self.procs = [ctx.Process(target=actor_process, args=(i, self.config, self.transport), daemon=True,
+                                  name=f"rdqn-actor-{i}") for i in range(self.config.actors)]
+        for p in self.procs:
+            p.start()
+
+    def dead(self) -> list[str]:
+        return [f"{p.name} (exit code {p.exitcode})" for p in self.procs if not p.is_alive()]
+
+    def shutdown(self, timeout: float) -> None:
+        self.transport.stop()
+        deadline = time.perf_counter() + timeout
+        for p in self.procs:
+            while p.is_alive() and time.perf_counter() < deadline:
+                self.transport.drain()  # an actor blocked in put() must see its chunk taken to exit
+                p.join(timeout=0.05)
+        for p in self.procs:
+            if p.is_alive():  # pragma: no cover - a hung actor: do not hang the learner too
+                p.terminate()
+                p.join(timeout=timeout)
+        self.transport.drain()
+        self.transport.close()
+
+
+def make_engine(config: TrainConfig, network: torch.nn.Module):
+    """The engine ``config.engine`` names: ``"mp"`` (:class:`ProcessEngine`) or ``"ray"`` (imported lazily)."""
+    if config.engine == "ray":
+        from .ray_engine import RayEngine  # optional dependency: pip install -r requirements-ray.txt
+
+        return RayEngine(config, network)
+    return ProcessEngine(config, network)
+
+
 def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, list[float]]], None] | None = None,
-                        join_timeout: float = 10.0) -> TrainResult:
+                        join_timeout: float = 10.0, return_replay: bool = False) -> TrainResult:
     """Train with ``config.actors`` actor processes and one learner (this process); see the module docstring.
 
     Returns a :class:`~rdqn_core.trainer.TrainResult` like :func:`~rdqn_core.trainer.train`; its summary adds
     ``env_steps_per_s``, ``updates_per_s``, ``updates_per_step_measured``, ``weight_lag_mean``,
-    ``weight_lag_max``, ``actor_idle_frac``, ``learner_idle_frac``, ``actors`` and ``world_size`` (1).
+    ``weight_lag_max``, ``actor_idle_frac``, ``learner_idle_frac``, ``actors``, ``engine`` and ``world_size`` (1).
     """
     cfg = config
     if cfg.actors < 1:
@@ -164,29 +207,25 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
     replay = ShardedReplay([build_replay(cfg, obs_dim, agent) for _ in range(cfg.actors)])
     # the band must hold one chunk; learning_starts 0 still needs one insert before the first sample
     limiter = RateLimiter(cfg.updates_per_step, max(1, cfg.learning_starts), default_tolerance(cfg), cfg.free_running)
-    transport = MultiprocessingTransport(agent.online, queue_size=1)
+    engine = make_engine(cfg, agent.online)
+    transport = engine.transport
     transport.publish(agent.online, 0, 0)
     lock = threading.Lock()
     inserter = _Inserter(transport, limiter, replay, agent, cfg, lock, lambda: agent.updates)
     history: dict[str, list[float]] = defaultdict(list)
     summary: dict[str, Any] = dict(solved=False, steps_to_solve=None, wall_seconds_to_solve=None,
                                    best_eval_return=None, final_eval_return=None)
-    ctx = spawn_context()
-    procs = [ctx.Process(target=actor_process, args=(i, cfg, transport), daemon=True, name=f"rdqn-actor-{i}")
-             for i in range(cfg.actors)]
     start = time.perf_counter()
-    eval_index, eval_seconds, last_published = 0, 0.0, 0
+    eval_index, eval_seconds, last_published, update_seconds = 0, 0.0, 0, 0.0
     try:
-        for p in procs:
-            p.start()
+        engine.start()
         inserter.start()
         while True:
             if inserter.error is not None:
                 raise RuntimeError(f"the inserter thread failed: {inserter.error!r}") from inserter.error
-            dead = [p.name for p in procs if not p.is_alive()]
+            dead = engine.dead()
             if dead and not transport.stopped() and limiter.inserts < cfg.total_steps:
-                raise RuntimeError(f"actor process(es) {dead} exited early (exit codes "
-                                   f"{[p.exitcode for p in procs if not p.is_alive()]}); see their stderr")
+                raise RuntimeError(f"actor(s) {', '.join(dead)} exited early; see their stderr")
             finished_inserting = inserter.done.is_set()
             if finished_inserting:
                 # the last chunk is in: make the updates still due, as the single process does, then stop
@@ -198,6 +237,7 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
             else:
                 got = limiter.await_sample(1, timeout=0.2)
             if got:
+                t_update = time.perf_counter()
                 with lock:
                     if cfg.lr_end is not None:
                         agent.set_learning_rate(learning_rate_at(limiter.inserts, cfg))
@@ -207,14 +247,15 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
                         replay.update_priorities(batch.keys, agent.priorities)
                 for key, value in metrics.items():
                     history[key].append(float(value))
+                update_seconds += time.perf_counter() - t_update
                 if agent.updates - last_published >= cfg.sync_every:
                     with lock:
                         transport.publish(agent.online, agent.updates, limiter.inserts)
                     last_published = agent.updates
                 else:
-                    transport.inserted.value = limiter.inserts
+                    transport.set_env_steps(limiter.inserts)
             else:
-                transport.inserted.value = limiter.inserts
+                transport.set_env_steps(limiter.inserts)
             if cfg.eval_every and limiter.inserts // cfg.eval_every > eval_index:
                 eval_index = limiter.inserts // cfg.eval_every
                 t0 = time.perf_counter()
@@ -240,17 +281,7 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
         transport.stop()
         limiter.close()
         inserter.join(timeout=join_timeout)
-        deadline = time.perf_counter() + join_timeout
-        for p in procs:
-            while p.is_alive() and time.perf_counter() < deadline:
-                transport.drain()  # an actor blocked in put() must see its chunk taken to exit
-                p.join(timeout=0.05)
-        for p in procs:
-            if p.is_alive():  # pragma: no cover - a hung actor: do not hang the learner too
-                p.terminate()
-                p.join(timeout=join_timeout)
-        transport.drain()
-        transport.close()
+        engine.shutdown(join_timeout)
     for step, episode_return, length in inserter.episodes:
         history["charts/episode_end_step"].append(step)
         history["charts/episodic_return"].append(episode_return)
@@ -263,11 +294,11 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
     lags = np.asarray(inserter.lags or [0])
     summary.update(
         wall_seconds=round(wall, 2), eval_seconds=round(eval_seconds, 2), env_steps=int(stats["inserts"]),
-        updates=agent.updates, actors=cfg.actors, world_size=1, free_running=cfg.free_running,
+        updates=agent.updates, actors=cfg.actors, engine=cfg.engine, world_size=1, free_running=cfg.free_running,
         env_steps_per_s=round(stats["inserts"] / running, 1), updates_per_s=round(agent.updates / running, 1),
         updates_per_step_measured=round(agent.updates / max(1, stats["inserts"] - limiter.min_size), 4),
         weight_lag_mean=round(float(lags.mean()), 2), weight_lag_max=int(lags.max()),
         actor_idle_frac=round(idle / max(busy + idle, 1e-9), 3),
-        learner_idle_frac=round(min(1.0, stats["sample_wait_seconds"] / running), 3),
+        learner_idle_frac=round(max(0.0, 1.0 - update_seconds / running), 3),
         chunks=len(inserter.lags))
-    return TrainResult(agent=agent, history=dict(history), summary=summary)
+    return TrainResult(agent=agent, history=dict(history), summary=summary, replay=replay if return_replay else None)

@@ -9,7 +9,8 @@ data. The interface is small, Acme/Reverb-shaped:
 * ``publish(network, version, env_steps)`` - the learner publishes weights *and* the normalizer's
   statistics (buffers of the network) under a version number (its update count);
 * ``fetch(network, have)`` - an actor copies them if the version is newer than ``have``;
-* ``env_steps()`` - the global env-step count the learner has inserted (actors' epsilon schedule);
+* ``env_steps()`` / ``set_env_steps(n)`` - the global env-step count the learner has inserted (the actors'
+  epsilon schedule);
 * ``stop()`` / ``stopped()`` - shutdown.
 
 :class:`MultiprocessingTransport` implements it on one machine with ``torch.multiprocessing``
@@ -90,6 +91,7 @@ class Transport(Protocol):
     def publish(self, network: nn.Module, version: int, env_steps: int) -> None: ...
     def fetch(self, network: nn.Module, have: int) -> int: ...
     def env_steps(self) -> int: ...
+    def set_env_steps(self, env_steps: int) -> None: ...
     def stop(self) -> None: ...
     def stopped(self) -> bool: ...
 
@@ -151,6 +153,9 @@ class MultiprocessingTransport:
 
     def env_steps(self) -> int:
         return int(self.inserted.value)
+
+    def set_env_steps(self, env_steps: int) -> None:
+        self.inserted.value = int(env_steps)
 
     def stop(self) -> None:
         self._stop.set()
