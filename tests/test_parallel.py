@@ -221,6 +221,13 @@ def test_actor_learner_holds_the_replay_ratio(actors):
     assert not spawn_context().active_children(), "actor processes were left running"
 
 
+def test_an_actor_with_an_async_vector_env():
+    """An actor process starts the env worker processes of an AsyncVectorEnv (so it must not be daemonic)."""
+    result = train_actor_learner(dataclasses.replace(TINY, actors=1, vector_env="async", total_steps=600))
+    assert result.summary["env_steps"] >= 600
+    assert not spawn_context().active_children()
+
+
 def test_free_running_reports_the_ratio_it_got():
     result = train_actor_learner(dataclasses.replace(TINY, actors=1, free_running=True))
     s = result.summary

@@ -151,7 +151,9 @@ class ProcessEngine:
 
     def start(self) -> None:
         ctx = spawn_context()
-        self.procs = [ctx.Process(target=actor_process, args=(i, self.config, self.transport), daemon=True,
+        # not daemonic: a daemonic process may not start children, and an actor with an async vector env does
+        # (shutdown() joins or terminates them instead)
+        self.procs = [ctx.Process(target=actor_process, args=(i, self.config, self.transport), daemon=False,
                                   name=f"rdqn-actor-{i}") for i in range(self.config.actors)]
         for p in self.procs:
             p.start()
