@@ -149,7 +149,7 @@ assert async_gain["1 ms step"] > 1.5, "async should win when a step sleeps"
 print("async loses on CartPole and wins on the 1 ms step: True")
 glue("async_gain_cartpole", async_gain["CartPole"], display=False)
 glue("async_gain_slow", async_gain["1 ms step"], display=False)
-""", "remove-input", "nbval-check-output")
+""", "remove-input")
 
 md(r"""
 With four environments the asynchronous vector env ran CartPole at {glue:text}`async_gain_cartpole:.2f` times the
@@ -209,7 +209,7 @@ probe_envs.close()
 norms, starts = np.array(norms), np.array(starts, bool)  # (T, B) each
 print("memory norm at every episode start:", np.unique(norms[starts]))
 print("smallest norm inside an episode:", norms[~starts].min().round(3))
-""", "nbval-check-output")
+""", "nbval-ignore-output")
 
 code(r"""
 assert np.all(norms[starts] == 0) and np.all(norms[~starts] > 0)
@@ -287,7 +287,7 @@ trained_per_env_step = (
     defaults.updates_per_step * defaults.batch_size * defaults.seq_len
 )
 glue("trained_per_env_step", trained_per_env_step, display=False)
-""", "remove-input", "nbval-check-output")
+""", "remove-input")
 
 md(r"""
 With the defaults the single process spends a share $p \approx$ {glue:text}`p_default:.2f` of its time acting, so
@@ -339,7 +339,7 @@ stop.set()
 thread.join()
 print(f"inserts {limiter.inserts}, samples {limiter.samples}, "
       f"measured ratio {limiter.measured_ratio():.3f} (target 0.25)")
-""", "nbval-check-output")
+""", "nbval-ignore-output")
 
 md(r"""
 Now the whole engine, on a short run: one actor with the ratio held at the default 0.5, and one actor
@@ -393,7 +393,7 @@ glue("held_ratio", held["updates_per_step_measured"], display=False)
 glue("free_ratio", free["updates_per_step_measured"], display=False)
 glue("free_speed", free["env_steps_per_s"] / held["env_steps_per_s"], display=False)
 glue("free_steps", free["env_steps_per_s"], display=False)
-""", "remove-input", "nbval-check-output")
+""", "remove-input")
 
 md(r"""
 Held, the run made {glue:text}`held_ratio:.3f` updates per env step; free-running, the actor stepped
@@ -616,7 +616,7 @@ glue(
     ddp["ms_per_update_parallel"] / ddp["ms_per_update_one_process"],
     display=False,
 )
-""", "remove-input", "nbval-check-output")
+""", "remove-input")
 
 md(r"""
 The two ranks agree with the single process to float32 rounding. Now the honest part: on this machine DDP is a
