@@ -4,7 +4,7 @@ An actor owns a vector env of ``config.num_envs`` environments, a CPU copy of th
 one memory per environment. It runs :class:`~rdqn_core.rollout.Rollout` - the same loop the
 single-process trainer runs, so each env's memory is reset exactly when that env starts an
 episode (SAME_STEP autoreset) - and sends every ``config.chunk_len`` vector steps as one
-:class:`~rdqn_core.parallel.transport.Chunk` with the stored states and previous actions. After
+:class:`~rdqn_core.parallel.Chunk` with the stored states and previous actions. After
 each chunk it fetches newer weights and normalizer statistics if the learner published some.
 
 Its epsilon follows the single-process schedule on the *global* env-step count the learner has

@@ -1,10 +1,10 @@
 """The learner of the actor-learner trainer, and the trainer itself (Chapter 7).
 
 ``train_actor_learner(config)`` starts ``config.actors`` actor processes
-(:func:`~rdqn_core.parallel.actor.actor_process`, spawn) and learns in this process:
+(:func:`~rdqn_core.parallel.actor_process`, spawn) and learns in this process:
 
 * an **inserter thread** takes chunks from the transport, waits on the
-  :class:`~rdqn_core.parallel.limiter.RateLimiter` until they fit, writes them into the
+  :class:`~rdqn_core.parallel.RateLimiter` until they fit, writes them into the
   replay and updates the normalizer's statistics (the learner owns both);
 * the **update loop** (this thread) waits on the limiter for permission to sample, makes one
   update of the same :class:`~rdqn_core.agent.QAgent` the single process uses, and every

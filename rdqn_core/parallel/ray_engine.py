@@ -1,8 +1,8 @@
 """Actors through Ray core, on one machine or a cluster (Chapter 7). Optional: ``pip install -r requirements-ray.txt``.
 
 The algorithm is the same as with processes: each Ray task runs
-:func:`~rdqn_core.parallel.actor.actor_loop`, and the learner loop of
-:func:`~rdqn_core.parallel.learner.train_actor_learner` is unchanged. Only the transport differs:
+:func:`~rdqn_core.parallel.actor_loop`, and the learner loop of
+:func:`~rdqn_core.parallel.train_actor_learner` is unchanged. Only the transport differs:
 a small threaded Ray actor, the *hub*, holds a bounded queue of chunks, the published weights and
 their version, and the global env-step count; :class:`RayTransport` is the client both sides use.
 (Ray calls its stateful workers "actors" too; here the RL actors are Ray *tasks*, the hub a Ray actor.)
@@ -97,7 +97,7 @@ class _Hub:
 
 
 class RayTransport:
-    """The :class:`~rdqn_core.parallel.transport.Transport` over a hub actor (picklable: it holds a handle).
+    """The :class:`~rdqn_core.parallel.Transport` over a hub actor (picklable: it holds a handle).
 
     ``env_steps()`` answers from the count the last ``fetch`` or ``put_chunk`` brought back, so that an
     actor does not make a remote call per env step.
