@@ -27,6 +27,10 @@ from .instruments import (ClipComparison, ExtraExits, GreedyPath, StalenessRepor
                           linear_probe_r2, loss_spikes, q_discrepancy, q_learning, recall_task, recall_task_layout,
                           scale_recurrent_weights, stability_summary, trace_episode, value_iteration)
 from .losses import double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, n_step_td_targets, td_loss
+from .instruments import acting_and_update_times, amdahl_speedup, vector_env_throughput
+from .parallel import (DataParallelAgent, MultiprocessingTransport, RateLimiter, ShardedReplay, train_actor_learner,
+                       train_data_parallel)
+from .envs import SLOW_MASKED_CARTPOLE, SlowStep
 from .networks import MLPQNetwork, ObservationNormalizer, RecurrentQNetwork, build_q_network
 from .replay import SequenceReplay, TransitionReplay
 from .rollout import Rollout, Transition, act_epsilon_greedy
@@ -69,3 +73,6 @@ __all__ += [
     "linear_probe_accuracy", "max_drawdown", "memoryless_positions", "momentum_positions", "oracle_positions",
     "play_market", "sharpe_ratio", "strategy_returns",
 ]
+__all__ += ["RateLimiter", "MultiprocessingTransport", "ShardedReplay", "train_actor_learner", "DataParallelAgent",
+            "train_data_parallel", "SLOW_MASKED_CARTPOLE", "SlowStep", "vector_env_throughput",
+            "acting_and_update_times", "amdahl_speedup"]  # Chapter 7

@@ -149,6 +149,7 @@ class QAgent:
             self.priorities = sequence_priorities(q_taken.detach() - targets, mask, cfg.priority_eta)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self.reduce_gradients(mask)
         max_norm = cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf
         grad_norm = nn.utils.clip_grad_norm_(self.online.parameters(), max_norm, foreach=True)
         self.optimizer.step()
@@ -162,6 +163,11 @@ class QAgent:
                 "losses/clipped": (grad_norm > max_norm).float(),
                 "losses/q_mean": (q_taken.detach() * mask_f).sum() / mask_f.sum().clamp(min=1.0),
             }
+
+    def reduce_gradients(self, mask: Tensor) -> None:
+        """Between backward and clipping: nothing in one process. Data-parallel learners (Chapter 7,
+        :class:`~rdqn_core.parallel.DataParallelAgent`) combine the ranks' gradients here; ``mask`` is this
+        batch's loss mask, whose count makes the combined loss a global masked mean."""
 
     def set_learning_rate(self, lr: float) -> None:
         """Set the optimizer's learning rate (the trainer follows :func:`learning_rate_at`)."""

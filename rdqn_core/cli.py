@@ -4,6 +4,7 @@
     python -m rdqn_core train --env rdqn/MaskedCartPole-v0 --cell mlp      # memoryless DQN baseline
     python -m rdqn_core evaluate --checkpoint runs/drqn/checkpoint.pt --episodes 20
     python -m rdqn_core benchmark --env rdqn/MaskedCartPole-v0 --envs 1,4,16
+    python -m rdqn_core train --actors 2 --updates-per-step 0.5 --sync-every 20   # actors + learner (Ch. 7)
 
 Each prints one JSON object as its last line, for scripts to parse.
 """
@@ -24,6 +25,8 @@ from .benchmark import benchmark, format_benchmark
 from .checkpoint import load_training_config
 from .config import TrainConfig
 from .envs import check_spaces, make_env
+from .checkpoint import save_checkpoint
+from .parallel import train_actor_learner, train_data_parallel
 from .trainer import _check_resumable, evaluate, load_checkpoint, train
 from .utils import get_device
 
@@ -84,8 +87,11 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         # Flags the user does not give stay out of the namespace (SUPPRESS), so that `--cell mlp` can take the
         # memoryless defaults of TrainConfig.memoryless() for them instead of the DRQN ones.
+        # a bare boolean flag means true (`--free-running`), as a practitioner types it; `--flag false` still works
+        bare = dict(nargs="?", const=True) if hints[f.name] is bool else {}
         parser.add_argument(flag, dest=f.name, type=_parser_for(hints[f.name]), default=argparse.SUPPRESS,
-                            choices=f.metadata.get("choices"), help=f"{f.metadata['help']} (default: {default!r})")
+                            choices=f.metadata.get("choices"), help=f"{f.metadata['help']} (default: {default!r})",
+                            **bare)
 
 
 def config_to_argv(config: TrainConfig) -> list[str]:
@@ -138,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "total-steps, eval-every, eval-episodes, solve-threshold, checkpoint-every, "
                               "device, torch-threads, progress")
     p_train.add_argument("--quiet", action="store_true", help="no progress bar (same as --progress false)")
+    p_train.add_argument("--ddp", action="store_true",
+                         help="data-parallel learners: launch with `torchrun --nproc-per-node N -m rdqn_core train "
+                              "--ddp ...`; --batch-size is the global batch, split over the ranks (Chapter 7)")
     p_eval = sub.add_parser("evaluate", help="greedy evaluation of a checkpoint; last line: a JSON summary")
     p_eval.add_argument("--checkpoint", required=True, help="path to a checkpoint.pt written by train")
     p_eval.add_argument("--episodes", type=int, default=20, help="episodes, each from a fresh memory")
@@ -188,7 +197,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.resume or args.out
         if args.resume and args.out and Path(args.out) != Path(args.resume):
             return _error(f"--out {args.out} differs from --resume {args.resume}; a resumed run writes where it ran")
-        result = train(config, out_dir=out, resume=bool(args.resume))
+        if args.ddp:  # Chapter 7: one learner per torchrun process
+            if config.actors or args.resume:
+                return _error("--ddp runs one learner per torchrun process; it cannot be combined with --actors "
+                              "or --resume")
+            try:
+                result = train_data_parallel(config, out_dir=out)
+            except ValueError as err:
+                return _error(err)
+            if result.summary.get("rank", 0) != 0:
+                return 0  # rank 0 reports for the group
+        elif config.actors:  # Chapter 7: actor processes and one learner
+            if args.resume:
+                return _error("--resume is not supported with --actors; start a new run")
+            result = train_actor_learner(config)
+            if out:
+                Path(out).mkdir(parents=True, exist_ok=True)
+                save_checkpoint(Path(out) / "checkpoint.pt", result.agent, config, {"env_steps": result.summary["env_steps"]})
+        else:
+            result = train(config, out_dir=out, resume=bool(args.resume))
         if out:
             (Path(out) / "history.json").write_text(json.dumps(result.history))
         print(json.dumps(result.summary))

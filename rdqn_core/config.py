@@ -75,6 +75,20 @@ class TrainConfig:
                              low=0.0, high=1.0)
     updates_per_step: float = _f(0.5, "gradient updates per environment step", low=0.0, low_open=True)
     learning_starts: int = _f(1_000, "environment steps of random play before the first update", low=0)
+    # Chapter 7: actors and learners (the defaults keep the single-process trainer)
+    actors: int = _f(0, "actor processes feeding one learner (0: the single-process trainer); the learner holds "
+                        "updates_per_step with a blocking rate limiter", low=0)
+    sync_every: int = _f(20, "actor-learner: updates between publications of weights and normalizer statistics",
+                         low=1)
+    chunk_len: int = _f(16, "actor-learner: vector steps an actor collects before sending them as one chunk", low=1)
+    free_running: bool = _f(False, "actor-learner: do not hold updates_per_step; act and learn as fast as each "
+                                   "side can and report the ratio got")
+    engine: str = _f("mp", "actor-learner: who runs the actors: 'mp' (processes on this machine) or 'ray' (Ray core, "
+                           "also across machines; pip install -r requirements-ray.txt)", choices=("mp", "ray"))
+    ray_address: str | None = _f(None, "engine 'ray': the cluster to join ('auto': the running one; none: start a "
+                                       "local Ray)", none_ok=True)
+    vector_env: str = _f("sync", "gymnasium vector env: 'sync' (one process) or 'async' (a process per env)",
+                         choices=("sync", "async"))
     eps_start: float = _f(1.0, "initial exploration rate of epsilon-greedy", low=0.0, high=1.0)
     eps_end: float = _f(0.01, "final exploration rate", low=0.0, high=1.0)
     eps_decay_steps: int = _f(10_000, "environment steps over which epsilon decays linearly", low=0)

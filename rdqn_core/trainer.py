@@ -146,7 +146,8 @@ def _mean_since(history: dict[str, list[float]], key: str, start: int) -> float 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
           callback: Callable[[int, dict[str, list[float]]], None] | None = None,
-          resume: bool = False, return_replay: bool = False) -> TrainResult:
+          resume: bool = False, return_replay: bool = False,
+          agent_builder: Callable[[TrainConfig, int, int, torch.device], QAgent] | None = None) -> TrainResult:
     """Train an agent as ``config`` says.
 
     Args:
@@ -157,6 +158,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
         callback: ``callback(env_steps, history)`` after every evaluation (for live plots).
         resume: continue the run stored in ``out_dir`` (``resume.pt``) instead of starting afresh.
         return_replay: put the replay memory into the result (for instruments that inspect it).
+        agent_builder: builds the agent instead of :func:`~rdqn_core.checkpoint.build_agent` (Chapter 7's
+            data-parallel learners pass one).
     """
     cfg = config
     out = Path(out_dir) if out_dir is not None else None
@@ -168,9 +171,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
         torch.set_num_threads(cfg.torch_threads)
     rng = seed_everything(cfg.seed)
     device = get_device(cfg.device)
-    envs = make_vector_env(cfg.env_id, cfg.num_envs, env_kwargs=cfg.env_kwargs)
+    envs = make_vector_env(cfg.env_id, cfg.num_envs, asynchronous=cfg.vector_env == "async",
+                           env_kwargs=cfg.env_kwargs)
     obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
-    agent = build_agent(cfg, obs_dim, n_actions, device)
+    agent = (agent_builder or build_agent)(cfg, obs_dim, n_actions, device)
     replay = build_replay(cfg, obs_dim, agent)
     rollout = Rollout(envs, agent.online, seed=cfg.seed)
     history: dict[str, list[float]] = defaultdict(list)

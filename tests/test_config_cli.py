@@ -60,6 +60,8 @@ NON_DEFAULT = dict(
     initial_state="zero", n_steps=3, gamma=0.95, double_dqn=False, loss="mse", learning_rate=5e-4, lr_end=2e-4, lr_decay_steps=20_000,
     max_grad_norm=5.5, target_update_period=10, target_tau=0.5, updates_per_step=0.25, priority_exponent=0.7,
     importance_exponent=0.4, priority_eta=0.5, learning_starts=100,
+    actors=2, sync_every=7, chunk_len=5, free_running=True, vector_env="async",
+    engine="ray", ray_address="auto",
     eps_start=0.9, eps_end=0.05, eps_decay_steps=500, eval_every=100, eval_episodes=3, solve_threshold=195.5,
     checkpoint_every=200, device="cpu", torch_threads=1, progress=False,
 )
@@ -239,3 +241,8 @@ def test_trainer_follows_the_learning_rate_schedule():
     assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
     half = train(dataclasses.replace(cfg, total_steps=100 + 4)).agent  # last lr set at env step 100
     assert half.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 + (2e-4 - 1e-3) * 100 / 200)
+
+
+def test_a_bare_boolean_flag_means_true():
+    assert parse(["--free-running"]).free_running is True
+    assert parse(["--free-running", "false"]).free_running is False

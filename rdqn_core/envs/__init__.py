@@ -10,9 +10,11 @@ from .partial import FlickerObservation, KeepObservationIndices, MaskVelocity
 from .registry import EnvSpec, check_spaces, make_env, make_vector_env
 from .stacking import (FRAME_PADDINGS, STACKED_MASKED_CARTPOLE, flicker_cartpole_stacked, make_frame_stacked,
                        masked_cartpole_stacked)
+from .slow import SLOW_MASKED_CARTPOLE, SlowStep, slow_masked_cartpole
 
 __all__ = ["KeepObservationIndices", "MaskVelocity", "FlickerObservation", "make_env", "make_vector_env",
            "check_spaces", "EnvSpec", "make_frame_stacked", "masked_cartpole_stacked", "FRAME_PADDINGS",
            "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE",
            "flicker_cartpole_stacked", "REGIME_MARKET_ID", "DEFAULT_MARKET", "POSITIONS", "MarketParams",
            "RegimeMarketEnv", "market_paths", "simulate_regime_path", "stationary_distribution", "two_regime_params"]
+__all__ += ["SlowStep", "slow_masked_cartpole", "SLOW_MASKED_CARTPOLE"]  # Chapter 7

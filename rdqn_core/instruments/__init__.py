@@ -5,6 +5,7 @@
 * :mod:`.gradients` (Chapter 5): hidden-state gradient norms, clipping, loss spikes;
 * :mod:`.diagnostics` (Chapter 4): collecting experience, stored-state staleness, tracing, probes;
 * :mod:`.finance` (Chapter 9): the regime market's baselines (Hamilton filter, momentum, oracle) and metrics.
+* :mod:`.throughput` (Chapter 7): vector-env throughput, acting and update times, the Amdahl budget.
 """
 from .diagnostics import StalenessReport, collect_experience, hidden_state_staleness, linear_probe_r2, q_discrepancy, trace_episode
 from .finance import (backtest, buy_and_hold_positions, filter_positions, fit_markov_switching, hamilton_filter,
@@ -14,6 +15,7 @@ from .gradients import (ClipComparison, compare_clipping, fit_log_slope, hidden_
                         scale_recurrent_weights, stability_summary)
 from .tabular import ExtraExits, GreedyPath, greedy_path, q_learning, value_iteration
 from .tasks import recall_task, recall_task_layout
+from .throughput import acting_and_update_times, amdahl_speedup, vector_env_throughput
 
 __all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "linear_probe_r2", "q_discrepancy",
            "trace_episode", "ClipComparison", "compare_clipping", "fit_log_slope", "hidden_state_gradient_norms",
@@ -22,3 +24,4 @@ __all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "l
            "backtest", "buy_and_hold_positions", "filter_positions", "fit_markov_switching", "hamilton_filter",
            "linear_probe_accuracy", "max_drawdown", "memoryless_positions", "momentum_positions", "oracle_positions",
            "play_market", "sharpe_ratio", "strategy_returns"]
+__all__ += ["vector_env_throughput", "acting_and_update_times", "amdahl_speedup"]  # Chapter 7
