@@ -54,14 +54,19 @@ def loose(a, b):
         assert a == b, f"{a} != {b}"
 
 
-@pytest.fixture(scope="module")
-def quick_file(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ch04") / "quick.json"
-    completed = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)], cwd=ROOT,
-                               capture_output=True, text=True, timeout=600)
+def run_quick_script(script: pathlib.Path, out: pathlib.Path, *extra: str, timeout: int = 900) -> pathlib.Path:
+    """Run a book script with ``--quick --out OUT`` (plus ``extra`` flags) from the repository root; it must
+    succeed and say that it wrote the file. One runner for every chapter's script test."""
+    completed = subprocess.run([sys.executable, str(script), "--quick", *extra, "--out", str(out)], cwd=ROOT,
+                               capture_output=True, text=True, timeout=timeout)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "wrote" in completed.stdout
     return out
+
+
+@pytest.fixture(scope="module")
+def quick_file(tmp_path_factory):
+    return run_quick_script(SCRIPT, tmp_path_factory.mktemp("ch04") / "quick.json", timeout=600)
 
 
 def test_quick_run_writes_a_file_shaped_like_the_committed_one(quick_file):

@@ -1,12 +1,10 @@
 """Chapter 7's measurement script on a tiny budget: it writes a file shaped like the committed one, which loads."""
 import json
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
-from test_ch04_script import load_script_module, loose, structure
+from test_ch04_script import load_script_module, loose, run_quick_script, structure
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "book" / "scripts" / "ch07_parallel.py"
@@ -15,12 +13,7 @@ COMMITTED = ROOT / "book" / "data" / "ch07_results.json"
 
 @pytest.fixture(scope="module")
 def quick_file(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ch07") / "quick.json"
-    completed = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--skip-ray", "--out", str(out)], cwd=ROOT,
-                               capture_output=True, text=True, timeout=900)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "wrote" in completed.stdout
-    return out
+    return run_quick_script(SCRIPT, tmp_path_factory.mktemp("ch07") / "quick.json", "--skip-ray")
 
 
 def test_quick_run_writes_a_file_shaped_like_the_committed_one(quick_file):

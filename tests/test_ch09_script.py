@@ -2,12 +2,10 @@
 page reads (the same keys), and the committed file holds what the page needs."""
 import json
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
-from test_ch04_script import load_script_module, loose, structure
+from test_ch04_script import load_script_module, loose, run_quick_script, structure
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "book" / "scripts" / "ch09_experiments.py"
@@ -16,12 +14,7 @@ COMMITTED = ROOT / "book" / "data" / "ch09_results.json"
 
 @pytest.fixture(scope="module")
 def quick_file(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ch09") / "quick.json"
-    completed = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)], cwd=ROOT,
-                               capture_output=True, text=True, timeout=900)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "wrote" in completed.stdout
-    return out
+    return run_quick_script(SCRIPT, tmp_path_factory.mktemp("ch09") / "quick.json")
 
 
 @pytest.mark.slow
