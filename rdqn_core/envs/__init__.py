@@ -18,3 +18,9 @@ __all__ = ["KeepObservationIndices", "MaskVelocity", "FlickerObservation", "make
            "flicker_cartpole_stacked", "REGIME_MARKET_ID", "DEFAULT_MARKET", "POSITIONS", "MarketParams",
            "RegimeMarketEnv", "market_paths", "simulate_regime_path", "stationary_distribution", "two_regime_params"]
 __all__ += ["SlowStep", "slow_masked_cartpole", "SLOW_MASKED_CARTPOLE"]  # Chapter 7
+from ..types import MINESWEEPER_ID, MINESWEEPER_MEMORY_ID  # noqa: E402
+from .minesweeper import (BOARD_CHANNELS, FIRST_CLICK_RULES, MinesweeperEnv, MinesweeperGame,  # noqa: E402
+                          MinesweeperMemoryEnv, board_tensor, check_board, neighbour_counts)
+
+__all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID", "BOARD_CHANNELS", "FIRST_CLICK_RULES", "MinesweeperEnv",
+            "MinesweeperGame", "MinesweeperMemoryEnv", "board_tensor", "check_board", "neighbour_counts"]  # Chapter 8

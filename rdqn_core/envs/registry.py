@@ -3,7 +3,8 @@
 Registered ids: ``rdqn/MaskedCartPole-v0`` (positions only), ``rdqn/FlickerCartPole-v0``
 (full observation, blanked half of the time), ``rdqn/StackedMaskedCartPole-v0`` (the
 masked one with its last four observations side by side, Chapter 4) and
-``rdqn/RegimeMarket-v0`` (a Markov-switching market, Chapter 9). An environment is
+``rdqn/RegimeMarket-v0`` (a Markov-switching market, Chapter 9), ``rdqn/Minesweeper-v0`` and
+``rdqn/MinesweeperMemory-v0`` (Chapter 8). An environment is
 named by a registered id, by ``"package.module:callable"`` or by a callable; keyword
 arguments (``env_kwargs`` in a :class:`~rdqn_core.config.TrainConfig`) go to ``gym.make``
 or to the callable.
@@ -24,6 +25,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from ..types import FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, REGIME_MARKET_ID, STACKED_MASKED_CARTPOLE_ID
+from ..types import MINESWEEPER_ID, MINESWEEPER_MEMORY_ID  # Chapter 8
 from .partial import FlickerObservation, MaskVelocity
 
 __all__ = ["make_env", "make_vector_env", "check_spaces", "EnvSpec"]
@@ -52,6 +54,11 @@ def _register() -> None:
             gym.register(id=env_id, entry_point=entry, max_episode_steps=max_steps, reward_threshold=475.0)
     if REGIME_MARKET_ID not in gym.registry:  # it ends its own year (truncation); no CartPole threshold
         gym.register(id=REGIME_MARKET_ID, entry_point="rdqn_core.envs.market:RegimeMarketEnv")
+    # Chapter 8: both end their own episodes (a mine, a win, or their own step limit)
+    for env_id, entry in ((MINESWEEPER_ID, "rdqn_core.envs.minesweeper:MinesweeperEnv"),
+                          (MINESWEEPER_MEMORY_ID, "rdqn_core.envs.minesweeper:MinesweeperMemoryEnv")):
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry)
 
 
 _register()
