@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 
 __all__ = ["RecurrentState", "SequenceBatch", "NStepParts", "CELL_TYPES", "NETWORK_CELLS", "LOSSES", "INITIAL_STATES",
            "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID", "REGIME_MARKET_ID"]
-__all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID", "MASKED_Q_VALUE"]  # Chapter 8
+__all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID"]  # Chapter 8
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 """Recurrent cells of :class:`~rdqn_core.networks.RecurrentQNetwork`."""
@@ -32,9 +32,6 @@ MINESWEEPER_ID = "rdqn/Minesweeper-v0"
 """Chapter 8's Minesweeper with the board observed (:class:`~rdqn_core.envs.minesweeper.MinesweeperEnv`)."""
 MINESWEEPER_MEMORY_ID = "rdqn/MinesweeperMemory-v0"
 """Chapter 8's keyhole Minesweeper (:class:`~rdqn_core.envs.minesweeper.MinesweeperMemoryEnv`)."""
-MASKED_Q_VALUE = -1.0e9
-"""Q-value a network gives an invalid action (Chapter 8's opened cells): finite, so a zero discount times it is 0;
-epsilon-greedy exploration never picks an action at or below half of it."""
 
 
 class RecurrentState(NamedTuple):

@@ -34,7 +34,7 @@ LAYERS = {
 # Inside a folder, modules may import their siblings (networks.recurrent uses networks.base); these are
 # the orders within folders, lowest first.
 FOLDER_ORDER = {
-    "envs": ["partial", "market", "slow", "registry", "stacking", "__init__"],
+    "envs": ["partial", "market", "minesweeper", "slow", "registry", "stacking", "__init__"],
     "networks": ["normalizer", "base", "heads", "mlp", "recurrent", "__init__"],
     "instruments": ["tasks", "tabular", "gradients", "diagnostics", "finance", "throughput", "__init__"],
     "parallel": ["limiter", "transport", "actor", "ray_engine", "learner", "data_parallel", "__init__"],

@@ -184,7 +184,7 @@ class MinesweeperEnv(gym.Env):
 
     Args:
         rows, cols, mines: board size and mine count (:func:`check_board` says what is allowed).
-        first_click: ``"safe"`` or ``"zero"`` (:data:`FIRST_CLICK_RULES`).
+        first_click: ``"safe"`` or ``"zero"`` (``FIRST_CLICK_RULES``).
         win_reward: added to the reward of the click that wins (0 keeps Q = 1 - 2 P(mine) at gamma 0).
         invalid_reward: reward for clicking an opened cell (nothing else happens).
     """
