@@ -1,0 +1,265 @@
+"""Minesweeper players to measure a learned agent against (Chapter 8).
+
+* :func:`mine_probabilities`: the exact probability that each unopened cell holds a mine, given
+  what is open and the mine count. Every mine placement consistent with the view is equally
+  likely (the mines were placed uniformly among the cells the first-click rule allows, and
+  every such cell that could matter is open). The frontier (unopened cells next to an open
+  number) splits into components that share no constraint; each is enumerated by
+  backtracking, giving, per number of mines ``s`` in it, how many assignments there are and
+  in how many each cell is a mine. Components are combined by convolution, and each
+  combination is weighted by ``C(interior, mines - S)``, the number of ways to place the
+  remaining mines on the cells no number touches. Counts are Python integers, so the
+  probabilities are exact ratios up to the final division.
+* :func:`brute_force_probabilities`: the same by enumerating every placement (tiny boards; the
+  test of the former).
+* Players: :func:`random_player` (any unopened cell), :func:`logic_player` (a cell proven safe,
+  P(mine) = 0, if there is one, else a uniformly random unopened cell) and
+  :func:`greedy_player` (a proven-safe cell, else the lowest probability).
+* :func:`win_rate`: games won with a Wilson 95% interval (statsmodels).
+
+numpy (and statsmodels for the interval); no torch.
+"""
+from __future__ import annotations
+
+import itertools
+from math import comb
+from typing import Callable
+
+import numpy as np
+
+from ..envs.minesweeper import UNOPENED, MinesweeperGame, check_board
+
+__all__ = ["mine_probabilities", "brute_force_probabilities", "random_player", "logic_player", "greedy_player",
+           "play_game", "win_rate", "PLAYERS"]
+
+Player = Callable[[np.ndarray, int, np.random.Generator], tuple[int, int]]
+
+
+def _neighbours(r: int, c: int, rows: int, cols: int):
+    for rr in range(max(r - 1, 0), min(r + 2, rows)):
+        for cc in range(max(c - 1, 0), min(c + 2, cols)):
+            if (rr, cc) != (r, c):
+                yield rr, cc
+
+
+def _check_view(view: np.ndarray, mines: int) -> np.ndarray:
+    view = np.asarray(view)
+    if view.ndim != 2:
+        raise ValueError(f"view must be a (rows, cols) array, got shape {view.shape}")
+    unopened = int((view == UNOPENED).sum())
+    if not 0 <= mines <= unopened:
+        raise ValueError(f"mines must be between 0 and the {unopened} unopened cells, got {mines}")
+    return view
+
+
+def _constraints(view: np.ndarray) -> list[tuple[list[tuple[int, int]], int]]:
+    """(unopened neighbours, mines among them) for every open number that touches an unopened cell."""
+    rows, cols = view.shape
+    out = []
+    for r, c in zip(*np.nonzero(view != UNOPENED)):
+        cells = [(rr, cc) for rr, cc in _neighbours(int(r), int(c), rows, cols) if view[rr, cc] == UNOPENED]
+        if cells:
+            out.append((cells, int(view[r, c])))
+    return out
+
+
+def _components(constraints):
+    """Group constraints that share cells (union-find over frontier cells)."""
+    parent: dict = {}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for cells, _ in constraints:
+        for cell in cells:
+            parent.setdefault(cell, cell)
+        for cell in cells[1:]:
+            parent[find(cell)] = find(cells[0])
+    groups: dict = {}
+    for cells, k in constraints:
+        groups.setdefault(find(cells[0]), []).append((cells, k))
+    return list(groups.values())
+
+
+def _enumerate(component) -> tuple[list[tuple[int, int]], dict[int, int], dict[int, np.ndarray]]:
+    """Cells of a component; per mine count s: number of consistent assignments and per-cell mine counts."""
+    cells = sorted({cell for cs, _ in component for cell in cs})
+    index = {cell: i for i, cell in enumerate(cells)}
+    cons = [([index[c] for c in cs], k) for cs, k in component]
+    by_cell = [[j for j, (cs, _) in enumerate(cons) if i in cs] for i in range(len(cells))]
+    need = [k for _, k in cons]          # mines still to place per constraint
+    free = [len(cs) for cs, _ in cons]   # undecided cells per constraint
+    assign = np.zeros(len(cells), np.int64)
+    counts: dict[int, int] = {}
+    per_cell: dict[int, np.ndarray] = {}
+
+    def go(i: int, placed: int) -> None:
+        if i == len(cells):
+            counts[placed] = counts.get(placed, 0) + 1
+            per_cell.setdefault(placed, np.zeros(len(cells), object))
+            per_cell[placed] += assign
+            return
+        for value in (0, 1):
+            ok = True
+            for j in by_cell[i]:
+                need[j] -= value
+                free[j] -= 1
+                if need[j] < 0 or need[j] > free[j]:
+                    ok = False
+            if ok:
+                assign[i] = value
+                go(i + 1, placed + value)
+            for j in by_cell[i]:
+                need[j] += value
+                free[j] += 1
+        assign[i] = 0
+
+    go(0, 0)
+    return cells, counts, per_cell
+
+
+def _convolve(polys: list[dict[int, int]]) -> dict[int, int]:
+    out = {0: 1}
+    for poly in polys:
+        new: dict[int, int] = {}
+        for a, x in out.items():
+            for b, y in poly.items():
+                new[a + b] = new.get(a + b, 0) + x * y
+        out = new
+    return out
+
+
+def mine_probabilities(view: np.ndarray, mines: int) -> np.ndarray:
+    """Exact P(mine) per cell given the open numbers and the total mine count (NaN on opened cells).
+
+    Args:
+        view: ``(rows, cols)`` ints, ``-1`` on unopened cells, else the number shown (0..8); the
+            ``view`` of a :class:`~rdqn_core.envs.minesweeper.MinesweeperGame`.
+        mines: the board's total number of mines.
+
+    Raises:
+        ValueError: on a view no mine placement is consistent with, or a bad shape or mine count.
+    """
+    view = _check_view(view, mines)
+    constraints = _constraints(view)
+    comps = [_enumerate(comp) for comp in _components(constraints)]
+    frontier = {cell for cells, _, _ in comps for cell in cells}
+    unopened = list(zip(*np.nonzero(view == UNOPENED)))
+    interior = [(int(r), int(c)) for r, c in unopened if (int(r), int(c)) not in frontier]
+    n_int = len(interior)
+    polys = [counts for _, counts, _ in comps]
+
+    def weight(total: dict[int, int], extra: int = 0) -> int:
+        """Sum over frontier totals S of ways(S) * C(interior, mines - S - extra)."""
+        return sum(w * comb(n_int, mines - s - extra) for s, w in total.items() if 0 <= mines - s - extra <= n_int)
+
+    everything = _convolve(polys)
+    z = weight(everything)
+    if z == 0:
+        raise ValueError("no placement of the mines is consistent with this view")
+    prob = np.full(view.shape, np.nan)
+    for j, (cells, counts, per_cell) in enumerate(comps):
+        rest = _convolve(polys[:j] + polys[j + 1:])
+        numerators = np.zeros(len(cells), object)
+        for s, cell_counts in per_cell.items():
+            numerators = numerators + cell_counts * weight(rest, extra=s)
+        for (r, c), num in zip(cells, numerators):
+            prob[r, c] = num / z
+    if n_int:
+        # expected mines off the frontier, shared evenly by its cells
+        expected = sum(w * comb(n_int, mines - s) * (mines - s)
+                       for s, w in everything.items() if 0 <= mines - s <= n_int)
+        for r, c in interior:
+            prob[r, c] = expected / (z * n_int)
+    return prob
+
+
+def brute_force_probabilities(view: np.ndarray, mines: int, max_placements: int = 2_000_000) -> np.ndarray:
+    """:func:`mine_probabilities` by enumerating every placement of ``mines`` on the unopened cells (tests)."""
+    view = _check_view(view, mines)
+    rows, cols = view.shape
+    cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(view == UNOPENED))]
+    if comb(len(cells), mines) > max_placements:
+        raise ValueError(f"{comb(len(cells), mines)} placements exceed max_placements={max_placements}")
+    opened = [(int(r), int(c)) for r, c in zip(*np.nonzero(view != UNOPENED))]
+    hits = np.zeros(len(cells), np.int64)
+    total = 0
+    for chosen in itertools.combinations(range(len(cells)), mines):
+        mine = np.zeros(view.shape, bool)
+        for i in chosen:
+            mine[cells[i]] = True
+        if all(sum(mine[n] for n in _neighbours(r, c, rows, cols)) == view[r, c] for r, c in opened):
+            total += 1
+            hits[list(chosen)] += 1
+    if total == 0:
+        raise ValueError("no placement of the mines is consistent with this view")
+    prob = np.full(view.shape, np.nan)
+    for (r, c), h in zip(cells, hits):
+        prob[r, c] = h / total
+    return prob
+
+
+def _unopened(view: np.ndarray) -> np.ndarray:
+    return np.argwhere(view == UNOPENED)
+
+
+def random_player(view: np.ndarray, mines: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A uniformly random unopened cell."""
+    cells = _unopened(view)
+    r, c = cells[rng.integers(len(cells))]
+    return int(r), int(c)
+
+
+def logic_player(view: np.ndarray, mines: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A cell proven safe (exact P(mine) = 0) if there is one, else a uniformly random unopened cell."""
+    prob = mine_probabilities(view, mines)
+    safe = np.argwhere(prob == 0)
+    if len(safe):
+        r, c = safe[0]
+        return int(r), int(c)
+    return random_player(view, mines, rng)
+
+
+def greedy_player(view: np.ndarray, mines: int, rng: np.random.Generator) -> tuple[int, int]:
+    """The unopened cell of lowest exact P(mine) (ties: the first in row-major order)."""
+    prob = mine_probabilities(view, mines)
+    r, c = np.unravel_index(np.nanargmin(prob), prob.shape)
+    return int(r), int(c)
+
+
+PLAYERS: dict[str, Player] = {"random": random_player, "logic": logic_player, "greedy": greedy_player}
+"""The reference players of Chapter 8's ladder, by name."""
+
+
+def play_game(player: Player, rows: int, cols: int, mines: int, first_click: str = "safe",
+              rng: np.random.Generator | None = None, first: tuple[int, int] | None = None) -> bool:
+    """Play one game; the first click is ``first`` (default: the centre). Returns whether it was won."""
+    rng = rng if rng is not None else np.random.default_rng()
+    game = MinesweeperGame(rows, cols, mines, first_click, rng)
+    r, c = first if first is not None else (rows // 2, cols // 2)
+    game.open(r, c)
+    while not game.done:
+        r, c = player(game.view, mines, rng)
+        game.open(r, c)
+    return game.won
+
+
+def win_rate(player: Player | str, rows: int, cols: int, mines: int, games: int = 1_000, first_click: str = "safe",
+             seed: int = 0) -> dict[str, float]:
+    """Share of ``games`` won, with a Wilson 95% interval: ``{"wins", "games", "rate", "low", "high"}``."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    check_board(rows, cols, mines, first_click)
+    if isinstance(player, str):
+        if player not in PLAYERS:
+            raise ValueError(f"unknown player {player!r}; choose one of {', '.join(PLAYERS)}")
+        player = PLAYERS[player]
+    if games < 1:
+        raise ValueError(f"games must be >= 1, got {games}")
+    rng = np.random.default_rng(seed)
+    wins = sum(play_game(player, rows, cols, mines, first_click, rng) for _ in range(games))
+    low, high = proportion_confint(wins, games, alpha=0.05, method="wilson")
+    return dict(wins=int(wins), games=int(games), rate=wins / games, low=float(low), high=float(high))
