@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..envs.minesweeper import UNOPENED, MinesweeperGame, check_board
+from ..envs.minesweeper import UNOPENED, MinesweeperGame, check_board, neighbour_counts
 
 __all__ = ["mine_probabilities", "brute_force_probabilities", "random_player", "logic_player", "greedy_player",
            "play_game", "win_rate", "PLAYERS"]
@@ -180,18 +180,17 @@ def mine_probabilities(view: np.ndarray, mines: int) -> np.ndarray:
 def brute_force_probabilities(view: np.ndarray, mines: int, max_placements: int = 2_000_000) -> np.ndarray:
     """:func:`mine_probabilities` by enumerating every placement of ``mines`` on the unopened cells (tests)."""
     view = _check_view(view, mines)
-    rows, cols = view.shape
     cells = [(int(r), int(c)) for r, c in zip(*np.nonzero(view == UNOPENED))]
     if comb(len(cells), mines) > max_placements:
         raise ValueError(f"{comb(len(cells), mines)} placements exceed max_placements={max_placements}")
-    opened = [(int(r), int(c)) for r, c in zip(*np.nonzero(view != UNOPENED))]
+    opened = view != UNOPENED
     hits = np.zeros(len(cells), np.int64)
     total = 0
     for chosen in itertools.combinations(range(len(cells)), mines):
         mine = np.zeros(view.shape, bool)
         for i in chosen:
             mine[cells[i]] = True
-        if all(sum(mine[n] for n in _neighbours(r, c, rows, cols)) == view[r, c] for r, c in opened):
+        if (neighbour_counts(mine)[opened] == view[opened]).all():  # the numbers this placement would show
             total += 1
             hits[list(chosen)] += 1
     if total == 0:
