@@ -26,8 +26,8 @@ from torch import Tensor, nn
 
 from .config import TrainConfig
 from .rollout import act_epsilon_greedy
-from .losses import (double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets,
-                     sequence_priorities, td_loss)
+from .losses import (advantage_learning_targets, double_q_bootstrap, max_q_bootstrap, n_step_return_parts,
+                     n_step_targets, sequence_priorities, td_loss)
 from .types import RecurrentState, SequenceBatch
 
 __all__ = ["QAgent", "epsilon_at", "learning_rate_at"]
@@ -141,7 +141,9 @@ class QAgent:
                                             cfg.gamma, cfg.n_steps)
             parts = type(parts)(parts.sums[trained], parts.discounts[trained], (parts.index[trained] - burn).clamp(min=0))
             targets = n_step_targets(parts, bootstrap)  # (seq, B)
-        actions = batch.actions[trained]
+            actions = batch.actions[trained]
+            if cfg.advantage_learning:
+                targets = advantage_learning_targets(targets, q_target[:seq], actions, cfg.advantage_learning)
         q_taken = q_trained.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # (seq, B)
         mask = batch.loss_mask[trained]
         loss = td_loss(q_taken, targets, mask, cfg.loss, weights=batch.weights)

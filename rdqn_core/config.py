@@ -57,6 +57,9 @@ class TrainConfig:
     n_steps: int = _f(5, "rewards summed before bootstrapping (n-step return)", low=1)
     gamma: float = _f(0.99, "discount factor", low=0.0, high=1.0)
     double_dqn: bool = _f(True, "pick the bootstrap action with the online net, value it with the target net")
+    advantage_learning: float = _f(0.0, "advantage learning: lower each target by this times the target net's "
+                                        "action gap at o_t, widening the gap the greedy choice rests on (Bellemare "
+                                        "et al., 2016: 0.9; 0: plain Q-learning)", low=0.0, high=0.99)
     loss: str = _f("huber", "TD loss", choices=LOSSES)
     learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
     lr_end: float | None = _f(1e-4, "anneal the learning rate linearly to this over lr_decay_steps env steps, "

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from .types import LOSSES, NStepParts
 
 __all__ = ["n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
-           "n_step_td_targets", "td_loss", "sequence_priorities"]
+           "n_step_td_targets", "advantage_learning_targets", "td_loss", "sequence_priorities"]
 
 
 def _check_window(rewards: Tensor, **others: Tensor) -> tuple[int, int]:
@@ -158,6 +158,37 @@ def n_step_td_targets(
     bootstrap = (max_q_bootstrap(q_next_target) if q_next_online is None
                  else double_q_bootstrap(q_next_target, q_next_online))
     return n_step_targets(parts, bootstrap.float())
+
+
+def advantage_learning_targets(targets: Tensor, q_target_now: Tensor, actions: Tensor, alpha: float) -> Tensor:
+    r"""Advantage learning (Baird, 1999; Bellemare et al., 2016): widen the action gap the greedy choice rests on.
+
+    .. math::
+        y^{\text{AL}}_t = y_t - \alpha \big(\max_b Q_{\bar\theta}(o_t, b) - Q_{\bar\theta}(o_t, a_t)\big)
+
+    The target of an action the target network does not rate best is lowered by ``alpha`` times
+    its gap; the best action's target is unchanged. The greedy policy of the fixed point is still
+    optimal, but each suboptimal action's gap grows about ``1 / (1 - alpha)``-fold, so errors in
+    Q that are small next to Q's scale (near ``1 / (1 - gamma)`` on CartPole) no longer flip the
+    argmax. Bellemare et al. use ``alpha = 0.9``; ``alpha = 0`` returns ``targets`` unchanged.
+
+    Args:
+        targets: ``(T, B)`` TD targets (e.g. from :func:`n_step_td_targets`).
+        q_target_now: ``(T, B, A)`` target-network Q-values of the observations the actions were taken in.
+        actions: ``(T, B)`` integer actions taken.
+        alpha: the advantage-learning coefficient, in ``[0, 1)``.
+    """
+    if not 0.0 <= alpha < 1.0:
+        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+    if q_target_now.dim() != 3 or q_target_now.shape[:2] != targets.shape or actions.shape != targets.shape:
+        raise ValueError(f"q_target_now must be (T, B, A) and actions (T, B) for targets {tuple(targets.shape)}; got "
+                         f"{tuple(q_target_now.shape)} and {tuple(actions.shape)}")
+    if alpha == 0.0:
+        return targets
+    with torch.no_grad():
+        q = q_target_now.detach()
+        gap = q.max(dim=-1).values - q.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        return targets - alpha * gap
 
 
 def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber",

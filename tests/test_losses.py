@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from rdqn_core import n_step_td_targets, td_loss
+from rdqn_core.losses import advantage_learning_targets
 
 # Three transitions of one episode (B = 1). q_next[t] are the Q-values of observation t + 1.
 REWARDS = torch.tensor([[1.0], [2.0], [3.0]])
@@ -74,3 +75,20 @@ def test_td_loss_huber_and_mse_are_masked_means():
     assert td_loss(q, y, mask, "huber").item() == pytest.approx((0.5 * 0.25 + (3.0 - 0.5)) / 2)
     with pytest.raises(ValueError, match="unknown loss 'l1'"):
         td_loss(q, y, mask, "l1")
+
+
+def test_advantage_learning_lowers_only_the_targets_of_actions_rated_below_the_best():
+    targets = torch.tensor([[10.0, 20.0], [30.0, 40.0]])  # (T=2, B=2)
+    q_now = torch.tensor([[[1.0, 3.0], [5.0, 2.0]], [[0.0, 0.0], [7.0, 9.0]]])  # (T, B, A=2)
+    actions = torch.tensor([[0, 0], [1, 0]])
+    got = advantage_learning_targets(targets, q_now, actions, alpha=0.5)
+    # gaps max_b Q - Q(a): [[2, 0], [0, 2]] -> targets minus half of them
+    assert torch.equal(got, torch.tensor([[9.0, 20.0], [30.0, 39.0]]))
+    assert torch.equal(advantage_learning_targets(targets, q_now, actions, alpha=0.0), targets)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.0])
+def test_advantage_learning_rejects_alpha_outside_its_range(alpha):
+    t = torch.zeros(2, 2)
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\)"):
+        advantage_learning_targets(t, torch.zeros(2, 2, 2), torch.zeros(2, 2, dtype=torch.long), alpha)
