@@ -68,7 +68,8 @@ def test_train_ddp_keeps_the_ranks_identical():
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                            "-m", "rdqn_core", "train", "--ddp", "--total-steps", "600", "--learning-starts", "200",
                            "--batch-size", "8", "--hidden-size", "16", "--encoder-sizes", "16", "--eval-every", "0",
-                           "--quiet"], capture_output=True, text=True, timeout=120, env=env)
+                           "--updates-per-step", "0.5", "--quiet"], capture_output=True, text=True, timeout=120,
+                          env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 1, proc.stdout  # rank 0 reports for the group

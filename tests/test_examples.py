@@ -9,6 +9,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from examples.angle_only_pendulum import make_env, make_full_env
+from rdqn_core import TrainConfig
 from rdqn_core.envs import check_spaces
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -43,9 +44,10 @@ def test_cli_trains_on_the_example_environment(tmp_path):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["env_steps"] == 400 and summary["updates"] == 100  # 0.5 per env step after the first 200
+    # the default updates_per_step per env step after the first 200
+    assert summary["env_steps"] == 400 and summary["updates"] == int(200 * TrainConfig().updates_per_step)
     history = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert len(history["losses/td_loss"]) == 100 and history["eval/step"] == [400]
+    assert len(history["losses/td_loss"]) == summary["updates"] and history["eval/step"] == [400]
     evaluated = subprocess.run([sys.executable, "-m", "rdqn_core", "evaluate", "--checkpoint",
                                 str(tmp_path / "run" / "checkpoint.pt"), "--episodes", "2", "--seed", "7"],
                                cwd=ROOT, capture_output=True, text=True, timeout=300)

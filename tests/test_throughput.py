@@ -30,4 +30,4 @@ def test_acting_and_update_times_are_positive_and_consistent():
                       env_id=MASKED_CARTPOLE_ID, progress=False)
     out = acting_and_update_times(cfg, blocks=2, act_steps=40, updates=3, fill_steps=200)
     assert out["t_act"] > 0 and out["t_update"] > 0 and 0 < out["acting_share"] < 1
-    assert out["acting_share"] == pytest.approx(out["t_act"] / (out["t_act"] + 0.5 * out["t_update"]))
+    assert out["acting_share"] == pytest.approx(out["t_act"] / (out["t_act"] + cfg.updates_per_step * out["t_update"]))

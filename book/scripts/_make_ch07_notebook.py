@@ -287,16 +287,18 @@ trained_per_env_step = (
     defaults.updates_per_step * defaults.batch_size * defaults.seq_len
 )
 glue("trained_per_env_step", trained_per_env_step, display=False)
+glue("r_default", defaults.updates_per_step, display=False)
 """, "remove-input")
 
 md(r"""
 With the defaults the single process spends a share $p \approx$ {glue:text}`p_default:.2f` of its time acting, so
 no number of actors can make it more than {glue:text}`limit_default:.2f` times faster at the same replay ratio.
-The defaults learn hard from every step: 0.5 updates × 32 windows × 8 trained steps replay
+The defaults learn hard from every step: {glue:text}`r_default:.2g` updates × 32 windows × 8 trained steps replay
 {glue:text}`trained_per_env_step:.0f` trained steps per environment step. R2D2 {cite:p}`kapturowski2019r2d2` ran
 hundreds of actors against one learner and replayed each step well under once; at such a low ratio acting
 dominates, and parallel acting is what pays. The scaling runs below therefore use two settings: the defaults
-on CartPole ($R = 0.5$, learner-bound) and the 1 ms environment at $R = 0.02$ (acting-bound).
+on CartPole at $R = 0.5$ (learner-bound, as the defaults are) and the 1 ms environment at $R = 0.02$
+(acting-bound).
 
 ## Actors and a learner
 
@@ -355,6 +357,7 @@ short = TrainConfig(
     progress=False,
     torch_threads=1,
     actors=1,
+    updates_per_step=0.5,
 )
 live_runs = {
     "held": train_actor_learner(short).summary,

@@ -29,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "book" / "data" / "ch07_results.json"
 
 ENVS = {  # name -> (env id, env kwargs, updates per env step of the scaling runs)
-    "cartpole": (MASKED_CARTPOLE_ID, {}, 0.5),  # the package default: learner-bound
+    "cartpole": (MASKED_CARTPOLE_ID, {}, 0.5),  # learner-bound, as the defaults are
     "slow_1ms": (SLOW_MASKED_CARTPOLE, {"delay": 0.001}, 0.02),  # a 1 ms (sleeping) step at a low ratio
 }
 
