@@ -245,3 +245,14 @@ def test_checkpoint_brings_the_board_size_back(tmp_path):
     obs = torch.as_tensor(random_boards(5, 5, 3, 3)).reshape(1, 3, -1)
     assert loaded.online.board_shape == (5, 5) and loaded.n_actions == 25 and loaded_config == config
     torch.testing.assert_close(loaded.online(obs)[0], agent.online(obs)[0])
+
+
+def test_command_line_trains_minesweeper_with_the_board_network(tmp_path, capsys):
+    from rdqn_core.cli import main
+
+    assert main(["train", "--env", MINESWEEPER_ID, "--total-steps", "300", "--learning-starts", "100",
+                 "--eval-every", "150", "--eval-episodes", "4", "--torch-threads", "1", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    agent, config = load_checkpoint(tmp_path / "checkpoint.pt", "cpu")
+    assert config.cell == "conv" and isinstance(agent.online, ConvQNetwork)
+    assert agent.online.board_shape == (6, 6)
