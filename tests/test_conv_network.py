@@ -256,3 +256,17 @@ def test_command_line_trains_minesweeper_with_the_board_network(tmp_path, capsys
     agent, config = load_checkpoint(tmp_path / "checkpoint.pt", "cpu")
     assert config.cell == "conv" and isinstance(agent.online, ConvQNetwork)
     assert agent.online.board_shape == (6, 6)
+
+
+def test_parallel_trainers_refuse_the_board_network(capsys):
+    from rdqn_core.cli import main
+
+    assert main(["train", "--env", MINESWEEPER_ID, "--actors", "2", "--quiet"]) == 2
+    assert "single-process trainer only" in capsys.readouterr().err
+
+
+def test_benchmark_runs_the_board_network():
+    from rdqn_core.benchmark import benchmark
+
+    result = benchmark(board_config(), num_envs=(2,), act_steps=5, updates=3, fill_steps=200)
+    assert result["update_ms"] > 0
