@@ -270,3 +270,19 @@ def test_benchmark_runs_the_board_network():
 
     result = benchmark(board_config(), num_envs=(2,), act_steps=5, updates=3, fill_steps=200)
     assert result["update_ms"] > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_masked_acting_and_bootstrap_on_cuda():
+    net = ConvQNetwork(10, (6, 6), conv_channels=(8,)).to("cuda")
+    boards = random_boards(6, 6, 4, 64, seed=2).reshape(64, -1)
+    allowed = boards[:, :36] > 0.5
+    for epsilon in (0.0, 1.0):
+        actions, _, _ = act_epsilon_greedy(net, boards, None, np.zeros(64), np.full(64, -1), epsilon,
+                                           np.random.default_rng(0))
+        assert allowed[np.arange(64), actions].all()
+    obs = torch.as_tensor(boards, device="cuda")[None]
+    q, _ = net(obs)
+    mask = net.action_mask(obs)
+    picked = q.masked_fill(~mask, -torch.inf).argmax(-1)
+    torch.testing.assert_close(max_q_bootstrap(q, mask), q.gather(-1, picked.unsqueeze(-1)).squeeze(-1))
