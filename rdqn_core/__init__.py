@@ -76,3 +76,13 @@ __all__ += [
 __all__ += ["RateLimiter", "MultiprocessingTransport", "ShardedReplay", "train_actor_learner", "DataParallelAgent",
             "train_data_parallel", "SLOW_MASKED_CARTPOLE", "SlowStep", "vector_env_throughput",
             "acting_and_update_times", "amdahl_speedup"]  # Chapter 7
+# Chapter 8: Minesweeper, its reference players and the board network
+from .envs import (MINESWEEPER_ID, MINESWEEPER_MEMORY_ID, MinesweeperEnv, MinesweeperGame,  # noqa: E402
+                   MinesweeperMemoryEnv, board_tensor)
+from .instruments import (PLAYERS, auroc, expected_calibration_error, greedy_player, logic_player, mine_probabilities, play_game,  # noqa: E402
+                          random_player, win_rate)
+from .networks import ConvQNetwork  # noqa: E402
+
+__all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID", "MinesweeperEnv", "MinesweeperGame", "MinesweeperMemoryEnv",
+            "board_tensor", "PLAYERS", "greedy_player", "logic_player", "mine_probabilities", "play_game",
+            "random_player", "win_rate", "ConvQNetwork", "auroc", "expected_calibration_error"]

@@ -130,11 +130,13 @@ class QAgent:
             q_target, _ = self.target.unroll(x[burn:], target_state, starts_after, resets_inside=False)
             # bootstrap values of observations burn + 1 .. W, i.e. for transitions burn .. W - 1
             q_next_target = q_target[1:]
+            allowed = self.online.action_mask(batch.obs)  # (W + 1, B, A) or None: every action allowed
+            next_allowed = None if allowed is None else allowed[burn + 1:]
             if cfg.double_dqn:
                 q_next_online = torch.cat([q_trained.detach(), q_ahead])[1:]
-                bootstrap = double_q_bootstrap(q_next_target, q_next_online)  # (seq + n, B)
+                bootstrap = double_q_bootstrap(q_next_target, q_next_online, next_allowed)  # (seq + n, B)
             else:
-                bootstrap = max_q_bootstrap(q_next_target)
+                bootstrap = max_q_bootstrap(q_next_target, next_allowed)
             parts = batch.return_parts
             if parts is None or batch.parts_gamma != cfg.gamma:
                 parts = n_step_return_parts(batch.rewards, batch.terminated, batch.truncated, batch.valid,

@@ -194,10 +194,10 @@ def benchmark(config: TrainConfig, num_envs: Sequence[int] = (1, 4, 16), act_ste
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    probe = make_vector_env(config.env_id, 1)
+    probe = make_vector_env(config.env_id, 1, env_kwargs=config.env_kwargs)
     obs_dim, n_actions = check_spaces(probe.single_observation_space, probe.single_action_space)
     probe.close()
-    agent = build_agent(config, obs_dim, n_actions, device)
+    agent = build_agent(config, obs_dim, n_actions, device, obs_shape=probe.single_observation_space.shape)
 
     rows = [{"num_envs": n,
              "env_steps_per_s": _steps_per_second(config, n, act_steps),

@@ -46,11 +46,15 @@ _REPLAY_SCALARS = ("_next_episode_id", "_transitions", "steps_added")
 _REPLAY_FLOATS = ("max_priority",)
 
 
-def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch.device) -> QAgent:
-    """The agent ``config`` describes, for observations of ``obs_dim`` numbers and ``n_actions`` actions."""
+def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch.device,
+                obs_shape: tuple[int, ...] | None = None) -> QAgent:
+    """The agent ``config`` describes, for observations of ``obs_dim`` numbers and ``n_actions`` actions.
+
+    ``obs_shape``: the observation's unflattened shape, which ``cell="conv"`` reads its board size from.
+    """
     network = build_q_network(config.cell, obs_dim, n_actions, config.hidden_size, config.encoder_sizes,
                               config.prev_action_input, config.normalize_obs, dueling=config.dueling,
-                              layer_norm=config.layer_norm)
+                              layer_norm=config.layer_norm, obs_shape=obs_shape)
     return QAgent(network, config, device)
 
 

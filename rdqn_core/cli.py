@@ -116,7 +116,9 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run's TrainConfig: the flags given, the rest from the defaults (memoryless ones for ``--cell mlp``).
 
     A memoryless DQN has no use for sequence windows, burn-in, stored states or the previous action, so
-    ``--cell mlp`` alone gives ``TrainConfig.memoryless()``; a flag given explicitly always wins, and a
+    ``--cell mlp`` alone gives ``TrainConfig.memoryless()``, and ``--cell conv`` (or no ``--cell`` for an
+    environment that observes a ``(channels, rows, cols)`` board, like ``rdqn/Minesweeper-v0``) gives
+    ``TrainConfig.board()``; a flag given explicitly always wins, and a
     combination that makes no sense (``--cell mlp --seq-len 8``) is still rejected by TrainConfig.
     """
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
@@ -128,7 +130,18 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
         return _check_resumable(stored, dataclasses.replace(stored, **given))
     if given.get("cell") == "mlp":
         return TrainConfig.memoryless(**given)
+    if given.get("cell") == "conv" or ("cell" not in given and _board_observation(given)):
+        return TrainConfig.board(**given)  # a (channels, rows, cols) board: the per-cell conv network
     return TrainConfig(**given)
+
+
+def _board_observation(given: dict) -> bool:
+    """Whether the environment the flags name observes a ``(channels, rows, cols)`` board (Chapter 8)."""
+    env = make_env(given.get("env_id", TrainConfig.env_id), **given.get("env_kwargs", {}))
+    try:
+        return len(env.observation_space.shape or ()) == 3
+    finally:
+        env.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,6 +184,11 @@ def _check_usable(config: TrainConfig) -> None:
     env = make_env(config.env_id, **config.env_kwargs)
     try:
         check_spaces(env.observation_space, env.action_space)
+        shape = env.observation_space.shape or ()
+        if config.cell == "conv" and (len(shape) != 3 or shape[1] * shape[2] != env.action_space.n):
+            raise ValueError(f"cell 'conv' needs a (channels, rows, cols) board observation with one action per "
+                             f"cell; {config.env_id} observes shape {tuple(shape)} with {env.action_space.n} "
+                             "actions")
     finally:
         env.close()
 
@@ -194,6 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_benchmark(result))
             print(json.dumps(result))
             return 0
+        if config.cell == "conv" and (config.actors or args.ddp):  # their learners build flat networks
+            return _error("cell 'conv' (Chapter 8) trains in the single-process trainer only; drop --actors "
+                          "and --ddp")
         out = args.resume or args.out
         if args.resume and args.out and Path(args.out) != Path(args.resume):
             return _error(f"--out {args.out} differs from --resume {args.resume}; a resumed run writes where it ran")

@@ -38,9 +38,13 @@ class TrainConfig:
     seed: int = _f(0, "seed for torch, numpy, the environments and exploration", low=0)
     total_steps: int = _f(50_000, "environment steps to train for (all envs together)", low=1)
     num_envs: int = _f(4, "parallel environments in the gymnasium vector env; one hidden state each", low=1)
-    cell: str = _f("lstm", "Q-network memory: 'mlp' (memoryless DQN) or a recurrent cell", choices=NETWORK_CELLS)
+    cell: str = _f("lstm", "Q-network memory: 'mlp' (memoryless DQN), a recurrent cell, or 'conv' (memoryless, "
+                           "one Q per cell of a (channels, rows, cols) board observation, with the action mask "
+                           "of channel 0; the command line picks it for such observations unless --cell is "
+                           "given)", choices=NETWORK_CELLS)
     hidden_size: int = _f(64, "width of the recurrent state (or of the MLP's last hidden layer)", low=1)
-    encoder_sizes: tuple[int, ...] = _f((64,), "hidden layer widths of the MLP encoder before the memory")
+    encoder_sizes: tuple[int, ...] = _f((64,), "hidden layer widths of the MLP encoder before the memory "
+                                               "(cell 'conv': widths of its 3x3 convolutions)")
     prev_action_input: bool = _f(True, "feed the previous action (one-hot) as input; it helps a DRQN infer velocity")
     normalize_obs: bool = _f(True, "standardize observations with running statistics of the collected data")
     obs_norm_steps: int | None = _f(None, "environment steps whose observations update the normalizer's "
@@ -125,15 +129,28 @@ class TrainConfig:
             json.dumps(self.env_kwargs)
         except TypeError as err:
             raise ValueError(f"env_kwargs must hold JSON values only (numbers, strings, lists, dicts): {err}") from None
-        if self.cell == "mlp" and (self.seq_len != 1 or self.burn_in != 0 or self.initial_state != "zero"):
-            raise ValueError("cell='mlp' has no memory: use seq_len=1, burn_in=0, initial_state='zero' "
-                             "(TrainConfig.memoryless() sets them)")
+        if self.cell in ("mlp", "conv") and (self.seq_len != 1 or self.burn_in != 0 or self.initial_state != "zero"):
+            raise ValueError(f"cell={self.cell!r} has no memory: use seq_len=1, burn_in=0, initial_state='zero' "
+                             f"(TrainConfig.{'board' if self.cell == 'conv' else 'memoryless'}() sets them)")
+        if self.cell == "conv" and (self.prev_action_input or self.normalize_obs):
+            raise ValueError("cell='conv' reads the board as it is: use prev_action_input=False and "
+                             "normalize_obs=False (TrainConfig.board() sets them)")
 
     @classmethod
     def memoryless(cls, **overrides) -> "TrainConfig":
         """A DQN without memory: MLP, windows of one step, no previous-action input."""
         base = dict(cell="mlp", seq_len=1, burn_in=0, initial_state="zero", prev_action_input=False)
         return cls(**{**base, **overrides})
+
+    @classmethod
+    def board(cls, **overrides) -> "TrainConfig":
+        """A memoryless DQN with the convolutional per-cell network for board observations (Chapter 8).
+
+        :meth:`memoryless` with ``cell="conv"``, three 3x3 convolutions of width 64 and no observation
+        normalizer (the board is one-hot already, and the mask channel must reach the network as it is).
+        """
+        base = dict(cell="conv", encoder_sizes=(64, 64, 64), normalize_obs=False)
+        return cls.memoryless(**{**base, **overrides})
 
     def expected_updates(self) -> int:
         """Gradient updates a full run makes: ``updates_per_step`` per env step after ``learning_starts``.

@@ -107,18 +107,43 @@ def n_step_targets(parts: NStepParts, bootstrap_values: Tensor) -> Tensor:
         return parts.sums + parts.discounts * bootstrap_values.gather(0, parts.index)
 
 
-def max_q_bootstrap(q_next_target: Tensor) -> Tensor:
-    """``max_a Q_target(o_{t+1}, a)``: DQN's bootstrap value, ``(T, B, A) -> (T, B)``."""
-    return q_next_target.detach().max(dim=-1).values
+def _check_mask(q: Tensor, action_mask: Tensor | None) -> None:
+    if action_mask is not None and (action_mask.shape != q.shape or action_mask.dtype != torch.bool):
+        raise ValueError(f"action_mask must be a bool tensor shaped like the Q-values {tuple(q.shape)} (True = "
+                         f"allowed), got {action_mask.dtype} {tuple(action_mask.shape)}")
 
 
-def double_q_bootstrap(q_next_target: Tensor, q_next_online: Tensor) -> Tensor:
-    """``Q_target(o_{t+1}, argmax_a Q_online(o_{t+1}, a))``: Double DQN (van Hasselt et al., 2016), ``(T, B)``."""
+def max_q_bootstrap(q_next_target: Tensor, action_mask: Tensor | None = None) -> Tensor:
+    """``max_a Q_target(o_{t+1}, a)``: DQN's bootstrap value, ``(T, B, A) -> (T, B)``.
+
+    ``action_mask`` (T, B, A) bool, True where ``a`` is allowed in ``o_{t+1}`` (Chapter 8): the max runs
+    over allowed actions only; an observation with none allowed bootstraps 0.
+    """
+    q = q_next_target.detach()
+    if action_mask is None:
+        return q.max(dim=-1).values
+    _check_mask(q, action_mask)
+    values = q.masked_fill(~action_mask, -torch.inf).max(dim=-1).values
+    return torch.where(action_mask.any(dim=-1), values, torch.zeros_like(values))
+
+
+def double_q_bootstrap(q_next_target: Tensor, q_next_online: Tensor, action_mask: Tensor | None = None) -> Tensor:
+    """``Q_target(o_{t+1}, argmax_a Q_online(o_{t+1}, a))``: Double DQN (van Hasselt et al., 2016), ``(T, B)``.
+
+    ``action_mask`` as in :func:`max_q_bootstrap`: the argmax runs over allowed actions only.
+    """
     if q_next_target.shape != q_next_online.shape:
         raise ValueError(f"q_next_target {tuple(q_next_target.shape)} and q_next_online "
                          f"{tuple(q_next_online.shape)} must have the same shape")
-    best = q_next_online.detach().argmax(dim=-1, keepdim=True)
-    return q_next_target.detach().gather(-1, best).squeeze(-1)
+    online = q_next_online.detach()
+    if action_mask is not None:
+        _check_mask(online, action_mask)
+        online = online.masked_fill(~action_mask, -torch.inf)
+    best = online.argmax(dim=-1, keepdim=True)
+    values = q_next_target.detach().gather(-1, best).squeeze(-1)
+    if action_mask is None:
+        return values
+    return torch.where(action_mask.any(dim=-1), values, torch.zeros_like(values))
 
 
 def n_step_td_targets(

@@ -40,6 +40,10 @@ def act_epsilon_greedy(network: nn.Module, obs: np.ndarray, state: RecurrentStat
         episode_starts: (B,) 1 where ``obs`` is the first of an episode: that env's memory is reset.
         prev_actions: (B,) previous action per env, -1 at an episode start.
         epsilon: probability of a uniformly random action (0: greedy).
+
+    A network with an ``action_mask(obs)`` that returns a mask (Chapter 8's
+    :class:`~rdqn_core.networks.ConvQNetwork`) chooses, greedily and at random alike, only allowed
+    actions; without one every action is allowed and the random stream is the one of earlier chapters.
         rng: generator for the exploration coin flips (seeded for reproducibility).
 
     Returns:
@@ -52,9 +56,19 @@ def act_epsilon_greedy(network: nn.Module, obs: np.ndarray, state: RecurrentStat
     prev = torch.as_tensor(np.asarray(prev_actions, np.int64), device=device).view(1, B)
     q, state = network(obs_t, state, starts, prev)
     q = q[0].cpu().numpy()
-    actions = q.argmax(axis=1)
+    mask_of = getattr(network, "action_mask", None)
+    allowed = mask_of(obs_t) if mask_of is not None else None  # (1, B, A) bool, or None: all allowed
+    if allowed is None:
+        actions = q.argmax(axis=1)
+        explore = rng.random(B) < epsilon
+        actions = np.where(explore, rng.integers(q.shape[1], size=B), actions)
+        return actions, state, q
+    allowed = allowed[0].cpu().numpy()
+    allowed |= ~allowed.any(axis=1, keepdims=True)  # nothing allowed (never in a running game): any action
+    actions = np.where(allowed, q, -np.inf).argmax(axis=1)
     explore = rng.random(B) < epsilon
-    actions = np.where(explore, rng.integers(q.shape[1], size=B), actions)
+    uniform_allowed = np.where(allowed, rng.random(q.shape), -1.0).argmax(axis=1)  # uniform over allowed
+    actions = np.where(explore, uniform_allowed, actions)
     return actions, state, q
 
 

@@ -174,7 +174,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
     envs = make_vector_env(cfg.env_id, cfg.num_envs, asynchronous=cfg.vector_env == "async",
                            env_kwargs=cfg.env_kwargs)
     obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
-    agent = (agent_builder or build_agent)(cfg, obs_dim, n_actions, device)
+    if agent_builder is None:  # the conv network reads its board size from the unflattened shape
+        agent = build_agent(cfg, obs_dim, n_actions, device, obs_shape=envs.single_observation_space.shape)
+    else:
+        agent = agent_builder(cfg, obs_dim, n_actions, device)
     replay = build_replay(cfg, obs_dim, agent)
     rollout = Rollout(envs, agent.online, seed=cfg.seed)
     history: dict[str, list[float]] = defaultdict(list)

@@ -17,8 +17,9 @@ __all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID"]  # Chapter 8
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 """Recurrent cells of :class:`~rdqn_core.networks.RecurrentQNetwork`."""
-NETWORK_CELLS = ("mlp",) + CELL_TYPES
-"""What ``TrainConfig.cell`` may be: ``'mlp'`` is the memoryless DQN."""
+NETWORK_CELLS = ("mlp",) + CELL_TYPES + ("conv",)
+"""What ``TrainConfig.cell`` may be: ``'mlp'`` is the memoryless DQN, ``'conv'`` the memoryless per-cell
+convolutional Q-network for board observations (Chapter 8)."""
 LOSSES = ("huber", "mse")
 INITIAL_STATES = ("zero", "stored")
 """Where a replayed window's memory starts (zeros, or the state the actor had, R2D2's stored state)."""

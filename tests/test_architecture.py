@@ -35,8 +35,9 @@ LAYERS = {
 # the orders within folders, lowest first.
 FOLDER_ORDER = {
     "envs": ["partial", "market", "minesweeper", "slow", "registry", "stacking", "__init__"],
-    "networks": ["normalizer", "base", "heads", "mlp", "recurrent", "__init__"],
-    "instruments": ["tasks", "tabular", "gradients", "diagnostics", "finance", "throughput", "__init__"],
+    "networks": ["normalizer", "base", "heads", "mlp", "recurrent", "conv", "__init__"],
+    "instruments": ["tasks", "tabular", "gradients", "diagnostics", "finance", "throughput", "minesweeper",
+                    "__init__"],
     "parallel": ["limiter", "transport", "actor", "ray_engine", "learner", "data_parallel", "__init__"],
 }
 

@@ -70,3 +70,32 @@ def test_ladder_orders_the_players_on_a_small_board():
     for r in rates.values():
         assert 0.0 <= r["low"] <= r["rate"] <= r["high"] <= 1.0
     assert rates["random"]["rate"] < 0.3 < rates["logic"]["rate"] <= rates["greedy"]["rate"] + 0.05
+
+
+def test_auroc_by_hand_and_with_ties():
+    from rdqn_core.instruments.minesweeper import auroc
+
+    # mine scores 0.35 and 0.8 against safe 0.1 and 0.4: 3 of the 4 pairs are ranked right
+    assert auroc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == pytest.approx(0.75)
+    assert auroc([0.5, 0.5], [0, 1]) == pytest.approx(0.5)  # a tie counts one half
+    assert auroc([0.9, 0.1], [0, 1]) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="at least one mine and one safe"):
+        auroc([0.2, 0.3], [1, 1])
+    with pytest.raises(ValueError, match="0 \\(safe\\) or 1 \\(mine\\)"):
+        auroc([0.2, 0.3], [0, 2])
+
+
+def test_expected_calibration_error_by_hand():
+    from rdqn_core.instruments.minesweeper import expected_calibration_error as ece
+
+    # two bins used: [0.1, 0.1] with outcomes [0, 1] (|0.5 - 0.1| = 0.4) and [0.9, 0.9] with [1, 1] (0.1)
+    assert ece([0.1, 0.1, 0.9, 0.9], [0, 1, 1, 1], bins=10) == pytest.approx(0.5 * 0.4 + 0.5 * 0.1)
+    assert ece([0.25, 0.75], [0, 1], bins=1) == pytest.approx(0.0)  # one bin: only the means compared
+    rng = np.random.default_rng(0)
+    p = rng.random(200_000)
+    assert ece(p, rng.random(p.size) < p) < 0.01  # calibrated by construction
+    assert ece(p, rng.random(p.size) < p**2) > 0.1  # overconfident about mines
+    with pytest.raises(ValueError, match="bins must be a positive integer"):
+        ece([0.5], [1], bins=0)
+    with pytest.raises(ValueError, match="as many probabilities as outcomes"):
+        ece([0.5, 0.2], [1])

@@ -25,3 +25,8 @@ __all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "l
            "linear_probe_accuracy", "max_drawdown", "memoryless_positions", "momentum_positions", "oracle_positions",
            "play_market", "sharpe_ratio", "strategy_returns"]
 __all__ += ["vector_env_throughput", "acting_and_update_times", "amdahl_speedup"]  # Chapter 7
+from .minesweeper import (PLAYERS, auroc, brute_force_probabilities, expected_calibration_error, greedy_player, logic_player,  # noqa: E402
+                          mine_probabilities, play_game, random_player, win_rate)
+
+__all__ += ["PLAYERS", "auroc", "expected_calibration_error", "brute_force_probabilities", "greedy_player", "logic_player", "mine_probabilities",
+            "play_game", "random_player", "win_rate"]  # Chapter 8

@@ -16,8 +16,10 @@
   P(mine) = 0, if there is one, else a uniformly random unopened cell) and
   :func:`greedy_player` (a proven-safe cell, else the lowest probability).
 * :func:`win_rate`: games won with a Wilson 95% interval (statsmodels).
+* :func:`auroc` and :func:`expected_calibration_error`: how well predicted mine probabilities
+  (e.g. a gamma-0 DQN's ``(1 - Q) / 2``) rank and match what was under the cells.
 
-numpy (and statsmodels for the interval); no torch.
+numpy (statsmodels for the interval, scipy for the rank statistic); no torch.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import numpy as np
 from ..envs.minesweeper import UNOPENED, MinesweeperGame, check_board, neighbour_counts
 
 __all__ = ["mine_probabilities", "brute_force_probabilities", "random_player", "logic_player", "greedy_player",
-           "play_game", "win_rate", "PLAYERS"]
+           "play_game", "win_rate", "PLAYERS", "auroc", "expected_calibration_error"]
 
 Player = Callable[[np.ndarray, int, np.random.Generator], tuple[int, int]]
 
@@ -262,3 +264,48 @@ def win_rate(player: Player | str, rows: int, cols: int, mines: int, games: int 
     wins = sum(play_game(player, rows, cols, mines, first_click, rng) for _ in range(games))
     low, high = proportion_confint(wins, games, alpha=0.05, method="wilson")
     return dict(wins=int(wins), games=int(games), rate=wins / games, low=float(low), high=float(high))
+
+
+def _check_scores(probabilities, outcomes) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(probabilities, float).reshape(-1)
+    y = np.asarray(outcomes).reshape(-1)
+    if p.shape != y.shape or p.size == 0:
+        raise ValueError(f"need as many probabilities as outcomes, at least one; got {p.size} and {y.size}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("outcomes must be 0 (safe) or 1 (mine)")
+    if not np.isfinite(p).all():
+        raise ValueError("probabilities must be finite")
+    return p, y.astype(bool)
+
+
+def auroc(probabilities, outcomes) -> float:
+    """Area under the ROC curve: the chance that a random mine gets a higher probability than a random safe cell.
+
+    Ties count one half (the Mann-Whitney U statistic divided by the number of mine-safe pairs;
+    scipy computes U). Raises ``ValueError`` unless there is at least one mine and one safe cell.
+    """
+    from scipy.stats import mannwhitneyu
+
+    p, y = _check_scores(probabilities, outcomes)
+    if y.all() or not y.any():
+        raise ValueError("auroc needs at least one mine and one safe cell among the outcomes")
+    u = mannwhitneyu(p[y], p[~y], alternative="two-sided").statistic
+    return float(u / (y.sum() * (~y).sum()))
+
+
+def expected_calibration_error(probabilities, outcomes, bins: int = 10) -> float:
+    """Expected calibration error: ``sum_b (n_b / n) |mean outcome_b - mean probability_b|``.
+
+    Bins of equal width on [0, 1] (probabilities outside are clipped into the end bins); a
+    perfectly calibrated predictor scores 0 up to sampling noise.
+    """
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    p, y = _check_scores(probabilities, outcomes)
+    which = np.minimum((np.clip(p, 0.0, 1.0) * bins).astype(int), bins - 1)
+    error = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            error += inside.mean() * abs(y[inside].mean() - p[inside].mean())
+    return float(error)

@@ -7,18 +7,43 @@ from __future__ import annotations
 from torch import nn
 
 from .base import QNetworkBase
+from .conv import ConvQNetwork
 from .heads import QHead
 from .mlp import MLPQNetwork
 from .normalizer import ObservationNormalizer
 from .recurrent import RecurrentQNetwork
 
-__all__ = ["QNetworkBase", "QHead", "MLPQNetwork", "RecurrentQNetwork", "ObservationNormalizer", "build_q_network"]
+__all__ = ["QNetworkBase", "QHead", "MLPQNetwork", "RecurrentQNetwork", "ObservationNormalizer", "build_q_network",
+           "ConvQNetwork"]
 
 
 def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 64,
                     encoder_sizes: tuple[int, ...] = (64,), prev_action_input: bool = True,
-                    normalize_obs: bool = False, dueling: bool = False, layer_norm: bool = False) -> nn.Module:
-    """``cell="mlp"`` gives the memoryless :class:`MLPQNetwork`, else a :class:`RecurrentQNetwork`."""
+                    normalize_obs: bool = False, dueling: bool = False, layer_norm: bool = False,
+                    obs_shape: tuple[int, ...] | None = None) -> nn.Module:
+    """``cell="mlp"`` gives the memoryless :class:`MLPQNetwork`, ``"conv"`` a :class:`ConvQNetwork`, else a
+    :class:`RecurrentQNetwork`.
+
+    ``obs_shape`` is the unflattened observation shape; ``"conv"`` needs ``(channels, rows, cols)`` with
+    ``rows * cols == n_actions`` (without it, the channels are ``obs_dim // n_actions`` and the board size
+    comes with the weights, from a state dict). The other networks flatten it and ignore it.
+    """
+    if cell == "conv":
+        if dueling or layer_norm:
+            raise ValueError("cell='conv' has neither a dueling head nor LayerNorm; use dueling=False, "
+                             "layer_norm=False")
+        if obs_shape is None:
+            if obs_dim % n_actions:
+                raise ValueError(f"cell='conv' needs obs_dim = channels * n_actions, got obs_dim={obs_dim}, "
+                                 f"n_actions={n_actions}")
+            network = ConvQNetwork(obs_dim // n_actions, None, tuple(encoder_sizes))
+            network.obs_dim = network.in_dim = int(obs_dim)  # the sizes a checkpoint records; its
+            network.n_actions = int(n_actions)  # state dict then brings the board shape
+            return network
+        if len(obs_shape) != 3 or obs_shape[1] * obs_shape[2] != n_actions:
+            raise ValueError(f"cell='conv' needs a (channels, rows, cols) observation with one action per cell "
+                             f"(rows * cols == n_actions={n_actions}), got observation shape {tuple(obs_shape)}")
+        return ConvQNetwork(obs_shape[0], tuple(obs_shape[1:]), tuple(encoder_sizes))
     if cell == "mlp":
         return MLPQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input, normalize_obs,
                            dueling=dueling, layer_norm=layer_norm)

@@ -74,6 +74,14 @@ class QNetworkBase(nn.Module):
         one_hot = one_hot * (prev_actions >= 0).unsqueeze(-1).to(obs.dtype)
         return torch.cat([obs, one_hot], dim=-1)
 
+    def action_mask(self, obs: Tensor) -> Tensor | None:
+        """Which actions ``obs`` (T, B, obs_dim) allows, ``(T, B, n_actions)`` bool; ``None``: all of them.
+
+        Acting and bootstrapping choose only allowed actions (Chapter 8's board network reads a mask
+        from its observation; these networks allow everything).
+        """
+        return None
+
     def unroll(self, x: Tensor, state=None, episode_starts: Tensor | None = None,
                resets_inside: bool | None = None):
         raise NotImplementedError
