@@ -1,17 +1,18 @@
 """The learning test: memory is what solves velocity-masked CartPole (slow: run in CI, skip with -m 'not slow').
 
 It must pass on any machine, not only on the one it was written on, so it asks for margin. With the package
-defaults, ``benchmarks/reliability.py --seeds 10`` (2026-12-01, 2-core CI machine type) measured first solves at
-22,500 / 17,500 / 7,500 / never / 22,500 / 20,000 / never / 20,000 / 12,500 / 32,500 env steps for seeds 0-9: the
-learner does not yet solve every seed (the reliable-learner issue is open), so this test uses two seeds that solved,
-each with a budget of at least 1.5 times the worst first solve among the seeds that solved (32,500).
+defaults (updates_per_step 1.0 since 2026-12-05), ``benchmarks/reliability.py --seeds 10`` (2026-12-05, 2-core CI
+machine type, AMD EPYC) measured first solves at 17,500 / 7,500 / 20,000 / 30,000 / 25,000 / 25,000 / 7,500 / never /
+17,500 / 35,000 env steps for seeds 0-9: the learner does not yet solve every seed (the reliable-learner issue is
+open), so this test uses two seeds that solved, each with a budget of at least 1.5 times the worst first solve among
+the seeds that solved (35,000).
 """
 import pytest
 
 from rdqn_core import MASKED_CARTPOLE_ID, TrainConfig, train
 
-WORST_FIRST_SOLVE = 32_500  # over the seeds 0-9 that solved
-BUDGET = int(1.5 * WORST_FIRST_SOLVE)  # 48,750 env steps
+WORST_FIRST_SOLVE = 35_000  # over the seeds 0-9 that solved
+BUDGET = int(1.5 * WORST_FIRST_SOLVE)  # 52,500 env steps
 
 
 @pytest.mark.slow
