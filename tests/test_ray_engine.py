@@ -20,7 +20,8 @@ def test_ray_engine_trains_with_two_actors_and_cleans_up():
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "rdqn_core", "train", "--actors", "2", "--engine", "ray",
                            "--total-steps", "2000", "--learning-starts", "400", "--eval-every", "0", "--quiet",
-                           "--hidden-size", "16", "--encoder-sizes", "16", "--batch-size", "16"],
+                           "--hidden-size", "16", "--encoder-sizes", "16", "--batch-size", "16",
+                           "--updates-per-step", "0.5"],
                           capture_output=True, text=True, timeout=180, env={**os.environ, "OMP_NUM_THREADS": "1"})
     seconds = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
