@@ -40,14 +40,14 @@ def act_epsilon_greedy(network: nn.Module, obs: np.ndarray, state: RecurrentStat
         episode_starts: (B,) 1 where ``obs`` is the first of an episode: that env's memory is reset.
         prev_actions: (B,) previous action per env, -1 at an episode start.
         epsilon: probability of a uniformly random action (0: greedy).
-
-    A network with an ``action_mask(obs)`` that returns a mask (Chapter 8's
-    :class:`~rdqn_core.networks.ConvQNetwork`) chooses, greedily and at random alike, only allowed
-    actions; without one every action is allowed and the random stream is the one of earlier chapters.
         rng: generator for the exploration coin flips (seeded for reproducibility).
 
     Returns:
         actions (B,), the new state, and the Q-values (B, n_actions) used.
+
+    A network with an ``action_mask(obs)`` that returns a mask (Chapter 8's
+    :class:`~rdqn_core.networks.ConvQNetwork`) chooses, greedily and at random alike, only allowed
+    actions; without one every action is allowed and the random stream is the one of earlier chapters.
     """
     device = next(network.parameters()).device
     B = len(obs)
