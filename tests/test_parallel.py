@@ -16,7 +16,7 @@ from rdqn_core.parallel.actor import actor_process, build_actor_network
 
 TINY = TrainConfig(total_steps=1_200, learning_starts=200, eval_every=0, progress=False, hidden_size=16,
                    encoder_sizes=(16,), batch_size=8, buffer_size=4_000, num_envs=2, chunk_len=8, sync_every=5,
-                   torch_threads=1)
+                   torch_threads=1, updates_per_step=0.5)  # the ratio these tests were written and bounded at
 
 
 # ---------- rate limiter ----------
