@@ -26,8 +26,8 @@ from torch import Tensor, nn
 
 from .config import TrainConfig
 from .rollout import act_epsilon_greedy
-from .losses import (advantage_learning_targets, double_q_bootstrap, max_q_bootstrap, n_step_return_parts,
-                     n_step_targets, sequence_priorities, td_loss)
+from .losses import (advantage_learning_targets, branching_bootstrap, branching_q_taken, double_q_bootstrap,
+                     max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss)
 from .types import RecurrentState, SequenceBatch
 
 __all__ = ["QAgent", "epsilon_at", "learning_rate_at"]
@@ -132,7 +132,11 @@ class QAgent:
             q_next_target = q_target[1:]
             allowed = self.online.action_mask(batch.obs)  # (W + 1, B, A) or None: every action allowed
             next_allowed = None if allowed is None else allowed[burn + 1:]
-            if cfg.double_dqn:
+            branches = self.online.action_branches  # Chapter 6: one head per action dimension, or None
+            if branches is not None:
+                q_next_online = torch.cat([q_trained.detach(), q_ahead])[1:] if cfg.double_dqn else None
+                bootstrap = branching_bootstrap(q_next_target, q_next_online, branches)
+            elif cfg.double_dqn:
                 q_next_online = torch.cat([q_trained.detach(), q_ahead])[1:]
                 bootstrap = double_q_bootstrap(q_next_target, q_next_online, next_allowed)  # (seq + n, B)
             else:
@@ -146,8 +150,13 @@ class QAgent:
             actions = batch.actions[trained]
             if cfg.advantage_learning:
                 targets = advantage_learning_targets(targets, q_target[:seq], actions, cfg.advantage_learning)
-        q_taken = q_trained.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # (seq, B)
         mask = batch.loss_mask[trained]
+        if branches is None:
+            q_taken = q_trained.gather(-1, actions.unsqueeze(-1)).squeeze(-1)  # (seq, B)
+        else:  # every branch regresses on the shared target: d TD terms per step, as (seq * d, B)
+            q_taken = branching_q_taken(q_trained, actions, branches).permute(0, 2, 1).reshape(-1, actions.shape[1])
+            d = len(branches)
+            targets, mask = targets.repeat_interleave(d, dim=0), mask.repeat_interleave(d, dim=0)
         loss = td_loss(q_taken, targets, mask, cfg.loss, weights=batch.weights)
         if batch.keys is not None:  # prioritized replay: hand the windows' new priorities back
             self.priorities = sequence_priorities(q_taken.detach() - targets, mask, cfg.priority_eta)

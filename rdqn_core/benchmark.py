@@ -58,7 +58,7 @@ def _steps_per_second(config: TrainConfig, num_envs: int, steps: int, agent=None
     The steps are timed in five blocks and the median block's rate is returned, so that a pause caused by
     another job on a shared machine does not decide the figure.
     """
-    envs = make_vector_env(config.env_id, num_envs, env_kwargs=config.env_kwargs)
+    envs = make_vector_env(config.env_id, num_envs, env_kwargs=config.env_kwargs, action_bins=config.action_bins)
     try:
         rng = np.random.default_rng(config.seed)
         if agent is None:
@@ -194,7 +194,7 @@ def benchmark(config: TrainConfig, num_envs: Sequence[int] = (1, 4, 16), act_ste
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    probe = make_vector_env(config.env_id, 1, env_kwargs=config.env_kwargs)
+    probe = make_vector_env(config.env_id, 1, env_kwargs=config.env_kwargs, action_bins=config.action_bins)
     obs_dim, n_actions = check_spaces(probe.single_observation_space, probe.single_action_space)
     probe.close()
     agent = build_agent(config, obs_dim, n_actions, device, obs_shape=probe.single_observation_space.shape)
@@ -205,7 +205,7 @@ def benchmark(config: TrainConfig, num_envs: Sequence[int] = (1, 4, 16), act_ste
 
     # fill a replay by random play through the network (stored states stay consistent), then time updates
     replay = build_replay(config, obs_dim, agent)
-    envs = make_vector_env(config.env_id, config.num_envs, env_kwargs=config.env_kwargs)
+    envs = make_vector_env(config.env_id, config.num_envs, env_kwargs=config.env_kwargs, action_bins=config.action_bins)
     try:
         rollout = Rollout(envs, agent.online, seed=config.seed)
         for _ in range(-(-fill_steps // config.num_envs)):

@@ -34,7 +34,7 @@ from .networks import build_q_network
 from .replay import SequenceReplay
 from .utils import get_device
 
-__all__ = ["save_checkpoint", "load_checkpoint", "build_agent", "save_training_state", "load_training_state",
+__all__ = ["save_checkpoint", "load_checkpoint", "build_agent", "action_branches_of", "save_training_state", "load_training_state",
            "save_envs", "load_envs", "load_training_config", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = 2
@@ -46,6 +46,20 @@ _REPLAY_SCALARS = ("_next_episode_id", "_transitions", "steps_added")
 _REPLAY_FLOATS = ("max_priority",)
 
 
+def action_branches_of(config: TrainConfig, n_actions: int) -> tuple[int, ...] | None:
+    """The branching head's choices per dimension (Chapter 6): ``d`` times ``action_bins`` with
+    ``action_bins ** d == n_actions``; ``None`` for the joint head."""
+    if config.action_head != "branching":
+        return None
+    k, d = int(config.action_bins), 1
+    while k ** d < n_actions:
+        d += 1
+    if k ** d != n_actions:
+        raise ValueError(f"action_head='branching' with action_bins={k} needs K**d joint actions, but the action "
+                         f"space has {n_actions}: its dimensions do not all have {k} choices")
+    return (k,) * d
+
+
 def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch.device,
                 obs_shape: tuple[int, ...] | None = None) -> QAgent:
     """The agent ``config`` describes, for observations of ``obs_dim`` numbers and ``n_actions`` actions.
@@ -54,7 +68,8 @@ def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch
     """
     network = build_q_network(config.cell, obs_dim, n_actions, config.hidden_size, config.encoder_sizes,
                               config.prev_action_input, config.normalize_obs, dueling=config.dueling,
-                              layer_norm=config.layer_norm, obs_shape=obs_shape)
+                              layer_norm=config.layer_norm, obs_shape=obs_shape,
+                              action_branches=action_branches_of(config, n_actions))
     return QAgent(network, config, device)
 
 

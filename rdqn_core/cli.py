@@ -25,7 +25,7 @@ from .benchmark import benchmark, format_benchmark
 from .checkpoint import load_training_config
 from .config import TrainConfig
 from .envs import check_spaces, make_env
-from .checkpoint import save_checkpoint
+from .checkpoint import action_branches_of, save_checkpoint
 from .parallel import train_actor_learner, train_data_parallel
 from .trainer import _check_resumable, evaluate, load_checkpoint, train
 from .utils import get_device
@@ -137,7 +137,8 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def _board_observation(given: dict) -> bool:
     """Whether the environment the flags name observes a ``(channels, rows, cols)`` board (Chapter 8)."""
-    env = make_env(given.get("env_id", TrainConfig.env_id), **given.get("env_kwargs", {}))
+    env = make_env(given.get("env_id", TrainConfig.env_id), action_bins=given.get("action_bins"),
+                   **given.get("env_kwargs", {}))
     try:
         return len(env.observation_space.shape or ()) == 3
     finally:
@@ -181,9 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_usable(config: TrainConfig) -> None:
     """Fail before training, with the ValueError's message, on a device or environment this run cannot use."""
     get_device(config.device)
-    env = make_env(config.env_id, **config.env_kwargs)
+    env = make_env(config.env_id, action_bins=config.action_bins, **config.env_kwargs)
     try:
         check_spaces(env.observation_space, env.action_space)
+        action_branches_of(config, env.action_space.n)  # a branching head needs K**d actions
         shape = env.observation_space.shape or ()
         if config.cell == "conv" and (len(shape) != 3 or shape[1] * shape[2] != env.action_space.n):
             raise ValueError(f"cell 'conv' needs a (channels, rows, cols) board observation with one action per "

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .types import INITIAL_STATES, LOSSES, MASKED_CARTPOLE_ID, NETWORK_CELLS
+from .types import ACTION_HEADS, INITIAL_STATES, LOSSES, MASKED_CARTPOLE_ID, NETWORK_CELLS
 
 __all__ = ["TrainConfig", "describe_config", "config_from_dict"]
 
@@ -35,6 +35,12 @@ class TrainConfig:
                                           "returning a gymnasium.Env")
     env_kwargs: dict[str, Any] = _f({}, "keyword arguments for gym.make or the env callable "
                                         "(command line: a JSON object, e.g. '{\"p\": 0.3}')")
+    action_bins: int | None = _f(None, "discretize a continuous (Box) action space into this many levels per "
+                                       "dimension with gymnasium's DiscretizeAction (Chapter 6; none: the env's "
+                                       "actions must be discrete already)", low=2, none_ok=True)
+    action_head: str = _f("joint", "Q outputs for several action dimensions: 'joint' (one per combination, K**d) or "
+                                   "'branching' (one head of K per dimension, K*d, mean-aggregated targets; "
+                                   "Tavakoli et al., 2018)", choices=ACTION_HEADS)
     seed: int = _f(0, "seed for torch, numpy, the environments and exploration", low=0)
     total_steps: int = _f(50_000, "environment steps to train for (all envs together)", low=1)
     num_envs: int = _f(4, "parallel environments in the gymnasium vector env; one hidden state each", low=1)
@@ -132,6 +138,13 @@ class TrainConfig:
         if self.cell in ("mlp", "conv") and (self.seq_len != 1 or self.burn_in != 0 or self.initial_state != "zero"):
             raise ValueError(f"cell={self.cell!r} has no memory: use seq_len=1, burn_in=0, initial_state='zero' "
                              f"(TrainConfig.{'board' if self.cell == 'conv' else 'memoryless'}() sets them)")
+        if isinstance(self.action_bins, bool) or not isinstance(self.action_bins, (int, type(None))):
+            raise ValueError(f"action_bins must be an integer >= 2 or None, got {self.action_bins!r}")
+        if self.action_head == "branching" and (self.action_bins is None or self.cell == "conv" or self.advantage_learning):
+            raise ValueError("action_head='branching' needs action_bins (K choices per action dimension, "
+                             "--action-bins K), an 'mlp' or recurrent cell and advantage_learning=0; got "
+                             f"action_bins={self.action_bins}, cell={self.cell!r}, "
+                             f"advantage_learning={self.advantage_learning}")
         if self.cell == "conv" and (self.prev_action_input or self.normalize_obs):
             raise ValueError("cell='conv' reads the board as it is: use prev_action_input=False and "
                              "normalize_obs=False (TrainConfig.board() sets them)")

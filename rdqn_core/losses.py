@@ -20,10 +20,12 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from .networks.base import check_branches, joint_to_branches
 from .types import LOSSES, NStepParts
 
 __all__ = ["n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
-           "n_step_td_targets", "advantage_learning_targets", "td_loss", "sequence_priorities"]
+           "n_step_td_targets", "advantage_learning_targets", "td_loss", "sequence_priorities",
+           "branch_values", "branching_bootstrap", "branching_q_taken"]
 
 
 def _check_window(rewards: Tensor, **others: Tensor) -> tuple[int, int]:
@@ -144,6 +146,49 @@ def double_q_bootstrap(q_next_target: Tensor, q_next_online: Tensor, action_mask
     if action_mask is None:
         return values
     return torch.where(action_mask.any(dim=-1), values, torch.zeros_like(values))
+
+
+def branch_values(q: Tensor, branches: tuple[int, ...]) -> list[Tensor]:
+    """A branching head's flat output ``(..., sum(branches))`` split into one ``(..., K_i)`` tensor per dimension."""
+    branches = check_branches(branches)
+    if q.shape[-1] != sum(branches):
+        raise ValueError(f"a branching head with branches {branches} has {sum(branches)} outputs, got q of shape "
+                         f"{tuple(q.shape)}")
+    return list(torch.split(q, branches, dim=-1))
+
+
+def branching_bootstrap(q_next_target: Tensor, q_next_online: Tensor | None, branches: tuple[int, ...]) -> Tensor:
+    r"""The bootstrap value of a branching head (Chapter 6), ``(T, B, sum K) -> (T, B)``: the mean over dimensions.
+
+    .. math::
+        v(o_{t+1}) = \frac{1}{d} \sum_{i=1}^{d} Q^{i}_{\bar\theta}\big(o_{t+1}, \arg\max_{a_i} Q^{i}_\theta(o_{t+1}, a_i)\big)
+
+    (the max of each target branch when ``q_next_online`` is ``None``). Every branch is then trained towards the
+    same target :math:`y_t = r + \gamma v`. We chose the mean, as BDQ (Tavakoli et al., 2018) and DecQN (Seyde
+    et al., 2023) do, over a separate target per branch (each branch bootstrapping from its own max): a per-branch
+    max lets each branch assume the best choice of the others, and their errors do not average out; the mean is
+    one shared, lower-variance value, and it makes ``Q(s, a) = mean_i Q_i(s, a_i)`` a consistent joint
+    value whose greedy action is the per-branch argmax.
+    """
+    target_parts = branch_values(q_next_target.detach(), branches)
+    if q_next_online is None:
+        values = [p.max(dim=-1).values for p in target_parts]
+    else:
+        if q_next_online.shape != q_next_target.shape:
+            raise ValueError(f"q_next_target {tuple(q_next_target.shape)} and q_next_online "
+                             f"{tuple(q_next_online.shape)} must have the same shape")
+        online_parts = branch_values(q_next_online.detach(), branches)
+        values = [t.gather(-1, o.argmax(dim=-1, keepdim=True)).squeeze(-1) for t, o in zip(target_parts, online_parts)]
+    return torch.stack(values, dim=-1).mean(dim=-1)
+
+
+def branching_q_taken(q: Tensor, actions: Tensor, branches: tuple[int, ...]) -> Tensor:
+    """Each branch's value of the action it took: ``q`` (T, B, sum K), joint ``actions`` (T, B) -> (T, B, d)."""
+    if actions.shape != q.shape[:-1]:
+        raise ValueError(f"actions must have shape {tuple(q.shape[:-1])}, got {tuple(actions.shape)}")
+    per_dim = joint_to_branches(actions, check_branches(branches))
+    return torch.stack([p.gather(-1, per_dim[..., i:i + 1]).squeeze(-1)
+                        for i, p in enumerate(branch_values(q, branches))], dim=-1)
 
 
 def n_step_td_targets(

@@ -43,7 +43,8 @@ def act_epsilon_greedy(network: nn.Module, obs: np.ndarray, state: RecurrentStat
         rng: generator for the exploration coin flips (seeded for reproducibility).
 
     Returns:
-        actions (B,), the new state, and the Q-values (B, n_actions) used.
+        actions (B,), the new state, and the Q-values (B, n_actions) used (a branching head's
+        (B, K * d) outputs; its actions are joint indices, Chapter 6).
 
     A network with an ``action_mask(obs)`` that returns a mask (Chapter 8's
     :class:`~rdqn_core.networks.ConvQNetwork`) chooses, greedily and at random alike, only allowed
@@ -59,9 +60,12 @@ def act_epsilon_greedy(network: nn.Module, obs: np.ndarray, state: RecurrentStat
     mask_of = getattr(network, "action_mask", None)
     allowed = mask_of(obs_t) if mask_of is not None else None  # (1, B, A) bool, or None: all allowed
     if allowed is None:
-        actions = q.argmax(axis=1)
+        if getattr(network, "action_branches", None) is None:
+            actions, n_actions = q.argmax(axis=1), q.shape[1]
+        else:  # Chapter 6: the argmax of every branch, as one joint index; exploring is uniform over the joint grid
+            actions, n_actions = network.greedy_actions(torch.from_numpy(q)).numpy(), network.n_actions
         explore = rng.random(B) < epsilon
-        actions = np.where(explore, rng.integers(q.shape[1], size=B), actions)
+        actions = np.where(explore, rng.integers(n_actions, size=B), actions)
         return actions, state, q
     allowed = allowed[0].cpu().numpy()
     allowed |= ~allowed.any(axis=1, keepdims=True)  # nothing allowed (never in a running game): any action

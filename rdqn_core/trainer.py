@@ -76,15 +76,16 @@ def evaluate(agent: QAgent, env_id: Any, episodes: int, seed: int, max_steps: in
 
     Environment ``i`` is reset with seed ``seed + i``; each plays exactly one episode.
     """
-    return evaluate_policy(agent.online, env_id, episodes, seed, max_steps, env_kwargs)
+    return evaluate_policy(agent.online, env_id, episodes, seed, max_steps, env_kwargs,
+                           action_bins=agent.config.action_bins)
 
 
 def evaluate_policy(policy: Any, env_id: Any, episodes: int, seed: int, max_steps: int = 100_000,
-                    env_kwargs: dict | None = None) -> np.ndarray:
+                    env_kwargs: dict | None = None, action_bins: int | None = None) -> np.ndarray:
     """:func:`evaluate` for a Q-network or any actor :class:`~rdqn_core.rollout.Rollout` accepts (greedy: epsilon 0)."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    envs = make_vector_env(env_id, episodes, env_kwargs=env_kwargs)
+    envs = make_vector_env(env_id, episodes, env_kwargs=env_kwargs, action_bins=action_bins)
     try:
         rollout = Rollout(envs, policy, seed=[seed + i for i in range(episodes)])  # fresh memory
         returns = np.zeros(episodes)
@@ -172,7 +173,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
     rng = seed_everything(cfg.seed)
     device = get_device(cfg.device)
     envs = make_vector_env(cfg.env_id, cfg.num_envs, asynchronous=cfg.vector_env == "async",
-                           env_kwargs=cfg.env_kwargs)
+                           env_kwargs=cfg.env_kwargs, action_bins=cfg.action_bins)
     obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
     if agent_builder is None:  # the conv network reads its board size from the unflattened shape
         agent = build_agent(cfg, obs_dim, n_actions, device, obs_shape=envs.single_observation_space.shape)

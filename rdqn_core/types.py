@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 __all__ = ["RecurrentState", "SequenceBatch", "NStepParts", "CELL_TYPES", "NETWORK_CELLS", "LOSSES", "INITIAL_STATES",
            "MASKED_CARTPOLE_ID", "FLICKER_CARTPOLE_ID", "STACKED_MASKED_CARTPOLE_ID", "REGIME_MARKET_ID"]
 __all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID"]  # Chapter 8
+__all__ += ["ACTION_HEADS", "ANGLE_PENDULUM_ID", "NOISY_ANGLE_PENDULUM_ID", "PLANAR_REACHER_ID"]  # Chapter 6
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 """Recurrent cells of :class:`~rdqn_core.networks.RecurrentQNetwork`."""
@@ -24,6 +25,9 @@ LOSSES = ("huber", "mse")
 INITIAL_STATES = ("zero", "stored")
 """Where a replayed window's memory starts (zeros, or the state the actor had, R2D2's stored state)."""
 
+ACTION_HEADS = ("joint", "branching")
+"""Q outputs for a discretized multi-dimensional action (Chapter 6): every combination, or one head per dimension."""
+
 MASKED_CARTPOLE_ID = "rdqn/MaskedCartPole-v0"
 FLICKER_CARTPOLE_ID = "rdqn/FlickerCartPole-v0"
 STACKED_MASKED_CARTPOLE_ID = "rdqn/StackedMaskedCartPole-v0"
@@ -31,6 +35,12 @@ REGIME_MARKET_ID = "rdqn/RegimeMarket-v0"
 """Chapter 9's Markov-switching market (:class:`~rdqn_core.envs.market.RegimeMarketEnv`)."""
 MINESWEEPER_ID = "rdqn/Minesweeper-v0"
 """Chapter 8's Minesweeper with the board observed (:class:`~rdqn_core.envs.minesweeper.MinesweeperEnv`)."""
+ANGLE_PENDULUM_ID = "rdqn/AnglePendulum-v0"
+"""Chapter 6: Pendulum-v1 observing (cos θ, sin θ) only; its torque is continuous (train with ``--action-bins``)."""
+NOISY_ANGLE_PENDULUM_ID = "rdqn/NoisyAnglePendulum-v0"
+"""Chapter 6: the angle-only pendulum with Gaussian noise (``sigma``, default 0.1) on (cos θ, sin θ)."""
+PLANAR_REACHER_ID = "rdqn/PlanarReacher-v0"
+"""Chapter 6: an N-link planar arm (``links``, default 2) whose tip must reach a target; one torque per joint."""
 MINESWEEPER_MEMORY_ID = "rdqn/MinesweeperMemory-v0"
 """Chapter 8's keyhole Minesweeper (:class:`~rdqn_core.envs.minesweeper.MinesweeperMemoryEnv`)."""
 

@@ -7,7 +7,7 @@ from ..types import FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, REGIME_MARKET_ID, S
 from .market import (DEFAULT_MARKET, POSITIONS, MarketParams, RegimeMarketEnv, market_paths, simulate_regime_path,
                      stationary_distribution, two_regime_params)
 from .partial import FlickerObservation, KeepObservationIndices, MaskVelocity
-from .registry import EnvSpec, check_spaces, make_env, make_vector_env
+from .registry import EnvSpec, JointActionIndex, check_spaces, discretize_actions, make_env, make_vector_env
 from .stacking import (FRAME_PADDINGS, STACKED_MASKED_CARTPOLE, flicker_cartpole_stacked, make_frame_stacked,
                        masked_cartpole_stacked)
 from .slow import SLOW_MASKED_CARTPOLE, SlowStep, slow_masked_cartpole
@@ -24,3 +24,9 @@ from .minesweeper import (BOARD_CHANNELS, FIRST_CLICK_RULES, MinesweeperEnv, Min
 
 __all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID", "BOARD_CHANNELS", "FIRST_CLICK_RULES", "MinesweeperEnv",
             "MinesweeperGame", "MinesweeperMemoryEnv", "board_tensor", "check_board", "neighbour_counts"]  # Chapter 8
+from ..types import ANGLE_PENDULUM_ID, NOISY_ANGLE_PENDULUM_ID, PLANAR_REACHER_ID  # noqa: E402
+from .control import PENDULUM_COS_SIN, GaussianObservationNoise, PlanarReacherEnv, angle_pendulum  # noqa: E402
+
+__all__ += ["ANGLE_PENDULUM_ID", "NOISY_ANGLE_PENDULUM_ID", "PLANAR_REACHER_ID", "PENDULUM_COS_SIN",
+            "GaussianObservationNoise", "PlanarReacherEnv", "angle_pendulum", "JointActionIndex",
+            "discretize_actions"]  # Chapter 6

@@ -65,7 +65,7 @@ def acting_and_update_times(config: TrainConfig, blocks: int = 5, act_steps: int
     torch.set_num_threads(config.torch_threads or 1)
     device = torch.device("cpu")
     envs = make_vector_env(config.env_id, config.num_envs, asynchronous=config.vector_env == "async",
-                           env_kwargs=config.env_kwargs)
+                           env_kwargs=config.env_kwargs, action_bins=config.action_bins)
     try:
         obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
         agent = build_agent(config, obs_dim, n_actions, device)

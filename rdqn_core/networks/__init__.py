@@ -8,26 +8,30 @@ from torch import nn
 
 from .base import QNetworkBase
 from .conv import ConvQNetwork
-from .heads import QHead
+from .heads import BranchingQHead, QHead, branches_to_joint, check_branches, joint_to_branches
 from .mlp import MLPQNetwork
 from .normalizer import ObservationNormalizer
 from .recurrent import RecurrentQNetwork
 
 __all__ = ["QNetworkBase", "QHead", "MLPQNetwork", "RecurrentQNetwork", "ObservationNormalizer", "build_q_network",
-           "ConvQNetwork"]
+           "ConvQNetwork", "BranchingQHead", "branches_to_joint", "check_branches", "joint_to_branches"]
 
 
 def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 64,
                     encoder_sizes: tuple[int, ...] = (64,), prev_action_input: bool = True,
                     normalize_obs: bool = False, dueling: bool = False, layer_norm: bool = False,
-                    obs_shape: tuple[int, ...] | None = None) -> nn.Module:
+                    obs_shape: tuple[int, ...] | None = None,
+                    action_branches: tuple[int, ...] | None = None) -> nn.Module:
     """``cell="mlp"`` gives the memoryless :class:`MLPQNetwork`, ``"conv"`` a :class:`ConvQNetwork`, else a
     :class:`RecurrentQNetwork`.
 
     ``obs_shape`` is the unflattened observation shape; ``"conv"`` needs ``(channels, rows, cols)`` with
     ``rows * cols == n_actions`` (without it, the channels are ``obs_dim // n_actions`` and the board size
     comes with the weights, from a state dict). The other networks flatten it and ignore it.
+    ``action_branches`` (Chapter 6): choices per action dimension for a branching head (``mlp`` and recurrent).
     """
+    if action_branches is not None and cell == "conv":
+        raise ValueError("cell='conv' has one Q per board cell and no branching head; use action_branches=None")
     if cell == "conv":
         if dueling or layer_norm:
             raise ValueError("cell='conv' has neither a dueling head nor LayerNorm; use dueling=False, "
@@ -46,6 +50,6 @@ def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 
         return ConvQNetwork(obs_shape[0], tuple(obs_shape[1:]), tuple(encoder_sizes))
     if cell == "mlp":
         return MLPQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input, normalize_obs,
-                           dueling=dueling, layer_norm=layer_norm)
+                           dueling=dueling, layer_norm=layer_norm, action_branches=action_branches)
     return RecurrentQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input, cell, normalize_obs,
-                             dueling=dueling, layer_norm=layer_norm)
+                             dueling=dueling, layer_norm=layer_norm, action_branches=action_branches)

@@ -5,15 +5,24 @@ import torch
 from torch import Tensor
 
 from .base import QNetworkBase, check_sizes, mlp
-from .heads import QHead
+from .heads import BranchingQHead, QHead
 
 __all__ = ["MLPQNetwork"]
+
+
+def _head(in_dim: int, hidden_size: int, n_actions: int, branches: tuple[int, ...] | None, dueling: bool,
+          layer_norm: bool):
+    """The joint :class:`QHead` (one output per action), or one head per action dimension (Chapter 6)."""
+    if branches is None:
+        return QHead(in_dim, hidden_size, n_actions, dueling=dueling, layer_norm=layer_norm)
+    return BranchingQHead(in_dim, hidden_size, branches, dueling=dueling, layer_norm=layer_norm)
 
 
 class MLPQNetwork(QNetworkBase):
     """Memoryless Q-network ``obs -> Q(obs, .)``; accepts and returns ``state`` unchanged (``None``).
 
     Layers: encoder MLP (``encoder_sizes``) -> Q head (one hidden layer of ``hidden_size``).
+    ``action_branches`` (Chapter 6) swaps the head for a :class:`~rdqn_core.networks.BranchingQHead`.
     """
 
     def __init__(
@@ -26,12 +35,13 @@ class MLPQNetwork(QNetworkBase):
         normalize_obs: bool = False,
         dueling: bool = False,
         layer_norm: bool = False,
+        action_branches: tuple[int, ...] | None = None,
     ):
         check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
-        super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs)
+        super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs, action_branches)
         self.body = mlp([self.in_dim, *encoder_sizes], layer_norm=layer_norm)
-        self.head = QHead(encoder_sizes[-1] if encoder_sizes else self.in_dim, hidden_size, n_actions,
-                          dueling=dueling, layer_norm=layer_norm)
+        self.head = _head(encoder_sizes[-1] if encoder_sizes else self.in_dim, hidden_size, n_actions,
+                          self.action_branches, dueling=dueling, layer_norm=layer_norm)
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> None:
         return None

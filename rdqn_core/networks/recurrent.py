@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..types import CELL_TYPES, RecurrentState
 from .base import QNetworkBase, check_sizes, mlp
-from .heads import QHead
+from .mlp import _head
 
 __all__ = ["RecurrentQNetwork"]
 
@@ -37,11 +37,12 @@ class RecurrentQNetwork(QNetworkBase):
         normalize_obs: bool = False,
         dueling: bool = False,
         layer_norm: bool = False,
+        action_branches: tuple[int, ...] | None = None,
     ):
         check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
         if cell not in CELL_TYPES:
             raise ValueError(f"unknown cell {cell!r}; allowed: {', '.join(CELL_TYPES)}")
-        super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs)
+        super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs, action_branches)
         self.cell, self.hidden_size = cell, int(hidden_size)
         self.encoder = mlp([self.in_dim, *encoder_sizes], layer_norm=layer_norm)
         rnn_in = encoder_sizes[-1] if encoder_sizes else self.in_dim
@@ -49,7 +50,8 @@ class RecurrentQNetwork(QNetworkBase):
         self.rnn = rnn_cls(rnn_in, hidden_size)  # time-major: (T, B, features)
         # A ReLU layer after the core: its outputs are bounded by tanh, while CartPole's Q-values
         # grow towards 1 / (1 - gamma) = 100; a linear head alone needs huge weights to get there.
-        self.head = QHead(hidden_size, hidden_size, n_actions, dueling=dueling, layer_norm=layer_norm)
+        self.head = _head(hidden_size, hidden_size, n_actions, self.action_branches, dueling=dueling,
+                          layer_norm=layer_norm)
 
     def encode(self, obs: Tensor, prev_actions: Tensor | None = None) -> Tensor:
         """The recurrent core's input sequence: ``obs`` (T, B, obs_dim) -> (T, B, features).

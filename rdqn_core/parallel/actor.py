@@ -51,7 +51,7 @@ def actor_loop(actor: int, config: TrainConfig, transport: Transport, max_chunks
     """Act and send chunks until the transport is stopped (or ``max_chunks`` were sent); returns chunks sent."""
     torch.set_num_threads(1)  # several processes share the cores; one thread each is fastest here
     envs = make_vector_env(config.env_id, config.num_envs, asynchronous=config.vector_env == "async",
-                           env_kwargs=config.env_kwargs)
+                           env_kwargs=config.env_kwargs, action_bins=config.action_bins)
     try:
         obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
         network = build_actor_network(config, obs_dim, n_actions)

@@ -170,7 +170,8 @@ def train_data_parallel(config: TrainConfig, out_dir: str | os.PathLike | None =
 
 
 def _filled_replay(config: TrainConfig, steps: int) -> tuple[SequenceReplay, QAgent]:
-    envs = make_vector_env(config.env_id, config.num_envs, env_kwargs=config.env_kwargs)
+    envs = make_vector_env(config.env_id, config.num_envs, env_kwargs=config.env_kwargs,
+                           action_bins=config.action_bins)
     obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
     agent = build_agent(config, obs_dim, n_actions, torch.device("cpu"))
     replay = build_replay(config, obs_dim, agent)

@@ -202,7 +202,7 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
     torch.set_num_threads(cfg.torch_threads or 1)
     rng = seed_everything(cfg.seed)
     device = get_device(cfg.device)
-    probe = make_env(cfg.env_id, **cfg.env_kwargs)
+    probe = make_env(cfg.env_id, action_bins=cfg.action_bins, **cfg.env_kwargs)
     obs_dim, n_actions = check_spaces(probe.observation_space, probe.action_space)
     probe.close()
     agent = build_agent(cfg, obs_dim, n_actions, device)
