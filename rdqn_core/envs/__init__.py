@@ -26,7 +26,8 @@ __all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID", "BOARD_CHANNELS", "FIRST_
             "MinesweeperGame", "MinesweeperMemoryEnv", "board_tensor", "check_board", "neighbour_counts"]  # Chapter 8
 from ..types import ANGLE_PENDULUM_ID, NOISY_ANGLE_PENDULUM_ID, PLANAR_REACHER_ID  # noqa: E402
 from .control import PENDULUM_COS_SIN, GaussianObservationNoise, PlanarReacherEnv, angle_pendulum  # noqa: E402
+from .stacking import angle_pendulum_stacked  # noqa: E402
 
 __all__ += ["ANGLE_PENDULUM_ID", "NOISY_ANGLE_PENDULUM_ID", "PLANAR_REACHER_ID", "PENDULUM_COS_SIN",
-            "GaussianObservationNoise", "PlanarReacherEnv", "angle_pendulum", "JointActionIndex",
+            "GaussianObservationNoise", "PlanarReacherEnv", "angle_pendulum", "angle_pendulum_stacked", "JointActionIndex",
             "discretize_actions"]  # Chapter 6

@@ -20,11 +20,11 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.wrappers import FlattenObservation, FrameStackObservation
 
-from ..types import FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID
+from ..types import ANGLE_PENDULUM_ID, FLICKER_CARTPOLE_ID, MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID
 from .registry import make_env
 
 __all__ = ["make_frame_stacked", "masked_cartpole_stacked", "flicker_cartpole_stacked", "STACKED_MASKED_CARTPOLE",
-           "FRAME_PADDINGS"]
+           "FRAME_PADDINGS", "angle_pendulum_stacked"]
 
 FRAME_PADDINGS = ("reset", "zero")
 STACKED_MASKED_CARTPOLE = STACKED_MASKED_CARTPOLE_ID
@@ -73,3 +73,13 @@ def flicker_cartpole_stacked(k: int = 4, p: float = 0.5, **kwargs: Any) -> gym.E
     ``"rdqn_core.envs.stacking:flicker_cartpole_stacked"`` with ``env_kwargs={"k": 4, "p": 0.5}``.
     """
     return make_frame_stacked(FLICKER_CARTPOLE_ID, k=k, p=p, **kwargs)
+
+
+def angle_pendulum_stacked(k: int = 2, sigma: float = 0.0, **kwargs: Any) -> gym.Env:
+    """Chapter 6's angle-only pendulum (noise ``sigma`` on (cos θ, sin θ)) with its last ``k`` observations stacked.
+
+    Two frames give the velocity exactly when ``sigma = 0``. As an env spec:
+    ``"rdqn_core.envs.stacking:angle_pendulum_stacked"`` with ``env_kwargs={"k": 2, "sigma": 0.1}``; its torque is
+    continuous, so train it with ``action_bins``.
+    """
+    return make_frame_stacked(ANGLE_PENDULUM_ID, k=k, sigma=sigma, **kwargs)

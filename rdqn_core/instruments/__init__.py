@@ -5,6 +5,7 @@
 * :mod:`.gradients` (Chapter 5): hidden-state gradient norms, clipping, loss spikes;
 * :mod:`.diagnostics` (Chapter 4): collecting experience, stored-state staleness, tracing, probes;
 * :mod:`.finance` (Chapter 9): the regime market's baselines (Hamilton filter, momentum, oracle) and metrics.
+* :mod:`.control` (Chapter 6): a pendulum swing-up controller, torque levels and velocity estimators;
 * :mod:`.throughput` (Chapter 7): vector-env throughput, acting and update times, the Amdahl budget.
 """
 from .diagnostics import StalenessReport, collect_experience, hidden_state_staleness, linear_probe_r2, q_discrepancy, trace_episode
@@ -30,3 +31,6 @@ from .minesweeper import (PLAYERS, auroc, brute_force_probabilities, expected_ca
 
 __all__ += ["PLAYERS", "auroc", "expected_calibration_error", "brute_force_probabilities", "greedy_player", "logic_player", "mine_probabilities",
             "play_game", "random_player", "win_rate"]  # Chapter 8
+from .control import run_pendulum_controller, swing_up_torque  # noqa: E402
+
+__all__ += ["run_pendulum_controller", "swing_up_torque"]  # Chapter 6

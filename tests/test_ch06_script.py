@@ -1,0 +1,42 @@
+"""Chapter 6's experiment script on a tiny budget: it writes a file shaped like the committed one, which the
+page reads (the same keys), and the committed file holds what the page needs."""
+import json
+import pathlib
+
+import pytest
+
+from test_ch04_script import load_script_module, loose, run_quick_script, structure
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "book" / "scripts" / "ch06_experiments.py"
+COMMITTED = ROOT / "book" / "data" / "ch06_results.json"
+
+
+@pytest.fixture(scope="module")
+def quick_file(tmp_path_factory):
+    return run_quick_script(SCRIPT, tmp_path_factory.mktemp("ch06") / "quick.json", "--jobs", "1")
+
+
+@pytest.mark.slow
+def test_quick_run_writes_a_file_shaped_like_the_committed_one(quick_file):
+    quick = json.loads(quick_file.read_text())
+    committed = json.loads(COMMITTED.read_text())
+    assert quick["quick"] is True and committed["quick"] is False
+    loose(structure(quick), structure(committed))
+    assert COMMITTED.stat().st_size < 300_000
+
+
+def test_the_committed_file_has_what_the_page_reads():
+    data = json.loads(COMMITTED.read_text())
+    module = load_script_module(SCRIPT)
+    expected = {(group, variant) for group, variant, _, _ in module.runs(quick=False)}
+    got = {(r["group"], r["variant"]) for group in module.GROUPS for r in data[group]}
+    assert got == expected
+    for group in module.GROUPS:
+        for record in data[group]:
+            assert record["env_steps"] >= record["config"]["total_steps"], record["variant"]
+            assert len(record["eval_means"]) == len(record["eval_steps"]) >= 5
+    assert {r["K"] for r in data["ksweep"]} == set(module.K_VALUES)
+    player = next(r["player"] for r in data["angle"] if r["variant"] == "DRQN" and r["seed"] == 0)
+    assert len(player["angles"]) == 200 and len(player["torques"]) == 200
+    assert data["final_episodes"] >= 100
