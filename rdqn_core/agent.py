@@ -26,8 +26,8 @@ from torch import Tensor, nn
 
 from .config import TrainConfig
 from .rollout import act_epsilon_greedy
-from .losses import (advantage_learning_targets, branching_bootstrap, branching_q_taken, double_q_bootstrap,
-                     max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss)
+from .losses import (advantage_learning_targets, branch_values, branching_bootstrap, branching_q_taken,
+                     double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss)
 from .types import RecurrentState, SequenceBatch
 
 __all__ = ["QAgent", "epsilon_at", "learning_rate_at"]
@@ -148,7 +148,7 @@ class QAgent:
             parts = type(parts)(parts.sums[trained], parts.discounts[trained], (parts.index[trained] - burn).clamp(min=0))
             targets = n_step_targets(parts, bootstrap)  # (seq, B)
             actions = batch.actions[trained]
-            if cfg.advantage_learning:
+            if cfg.advantage_learning and branches is None:
                 targets = advantage_learning_targets(targets, q_target[:seq], actions, cfg.advantage_learning)
         mask = batch.loss_mask[trained]
         if branches is None:
@@ -157,6 +157,13 @@ class QAgent:
             q_taken = branching_q_taken(q_trained, actions, branches).permute(0, 2, 1).reshape(-1, actions.shape[1])
             d = len(branches)
             targets, mask = targets.repeat_interleave(d, dim=0), mask.repeat_interleave(d, dim=0)
+            if cfg.advantage_learning:  # each branch's own action gap under the target network
+                with torch.no_grad():
+                    now = q_target[:seq]
+                    taken = branching_q_taken(now, actions, branches)  # (seq, B, d)
+                    best = torch.stack([p.max(dim=-1).values for p in branch_values(now, branches)], dim=-1)
+                    gaps = (best - taken).permute(0, 2, 1).reshape(-1, actions.shape[1])
+                    targets = targets - cfg.advantage_learning * gaps
         loss = td_loss(q_taken, targets, mask, cfg.loss, weights=batch.weights)
         if batch.keys is not None:  # prioritized replay: hand the windows' new priorities back
             self.priorities = sequence_priorities(q_taken.detach() - targets, mask, cfg.priority_eta)

@@ -140,11 +140,10 @@ class TrainConfig:
                              f"(TrainConfig.{'board' if self.cell == 'conv' else 'memoryless'}() sets them)")
         if isinstance(self.action_bins, bool) or not isinstance(self.action_bins, (int, type(None))):
             raise ValueError(f"action_bins must be an integer >= 2 or None, got {self.action_bins!r}")
-        if self.action_head == "branching" and (self.action_bins is None or self.cell == "conv" or self.advantage_learning):
+        if self.action_head == "branching" and (self.action_bins is None or self.cell == "conv"):
             raise ValueError("action_head='branching' needs action_bins (K choices per action dimension, "
-                             "--action-bins K), an 'mlp' or recurrent cell and advantage_learning=0; got "
-                             f"action_bins={self.action_bins}, cell={self.cell!r}, "
-                             f"advantage_learning={self.advantage_learning}")
+                             f"--action-bins K) and an 'mlp' or recurrent cell; got action_bins={self.action_bins}, "
+                             f"cell={self.cell!r}")
         if self.cell == "conv" and (self.prev_action_input or self.normalize_obs):
             raise ValueError("cell='conv' reads the board as it is: use prev_action_input=False and "
                              "normalize_obs=False (TrainConfig.board() sets them)")

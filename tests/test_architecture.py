@@ -34,9 +34,9 @@ LAYERS = {
 # Inside a folder, modules may import their siblings (networks.recurrent uses networks.base); these are
 # the orders within folders, lowest first.
 FOLDER_ORDER = {
-    "envs": ["partial", "market", "minesweeper", "slow", "registry", "stacking", "__init__"],
+    "envs": ["partial", "control", "market", "minesweeper", "slow", "registry", "stacking", "__init__"],
     "networks": ["normalizer", "base", "heads", "mlp", "recurrent", "conv", "__init__"],
-    "instruments": ["tasks", "tabular", "gradients", "diagnostics", "finance", "throughput", "minesweeper",
+    "instruments": ["tasks", "tabular", "gradients", "diagnostics", "finance", "throughput", "minesweeper", "control",
                     "__init__"],
     "parallel": ["limiter", "transport", "actor", "ray_engine", "learner", "data_parallel", "__init__"],
 }

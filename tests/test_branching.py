@@ -137,12 +137,14 @@ def test_branching_bootstrap_and_taken_values_against_loops():
             assert float(got_max[t, b]) == pytest.approx(np.mean(mx), abs=1e-6)
 
 
-def test_branching_update_regresses_every_branch_on_the_shared_target():
-    """One update of a memoryless branching agent equals a loss written out per window and per branch."""
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_branching_update_regresses_every_branch_on_the_shared_target(alpha):
+    """One update of a memoryless branching agent equals a loss written out per window and per branch
+    (with advantage learning, each branch's target is lowered by alpha times its own action gap)."""
     torch.manual_seed(0)
     cfg = TrainConfig.memoryless(action_bins=3, action_head="branching", gamma=0.9, n_steps=1, batch_size=6,
                                  loss="mse", hidden_size=8, encoder_sizes=(8,), normalize_obs=False, max_grad_norm=0,
-                                 learning_rate=1e-2)
+                                 learning_rate=1e-2, advantage_learning=alpha)
     agent = build_agent(cfg, 3, 9, torch.device("cpu"))
     with torch.no_grad():
         for p in agent.target.parameters():
@@ -163,12 +165,14 @@ def test_branching_update_regresses_every_branch_on_the_shared_target():
     ref = __import__("copy").deepcopy(agent.online)
     # the reference loss, by loops
     q_now, q_next_on, q_next_tg = ref(obs[:1])[0][0], ref(obs[1:2])[0][0].detach(), agent.target(obs[1:2])[0][0]
+    q_tg_now = agent.target(obs[:1])[0][0]
     terms = []
     for b in range(B):
         boot = np.mean([float(q_next_tg[b, 3 * i + int(q_next_on[b, 3 * i:3 * i + 3].argmax())]) for i in range(2)])
         y = float(rewards[0, b]) + 0.9 * (1 - float(terminated[0, b])) * boot
         for i, a_i in enumerate(np.unravel_index(int(actions[0, b]), (3, 3))):
-            terms.append((q_now[b, 3 * i + int(a_i)] - y) ** 2)
+            gap = float(q_tg_now[b, 3 * i:3 * i + 3].max() - q_tg_now[b, 3 * i + int(a_i)])
+            terms.append((q_now[b, 3 * i + int(a_i)] - (y - alpha * gap)) ** 2)
     ref_loss = torch.stack(terms).mean()
     metrics = agent.update(batch)
     assert float(metrics["losses/td_loss"]) == pytest.approx(float(ref_loss.detach()), rel=1e-5)

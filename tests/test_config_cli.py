@@ -54,7 +54,8 @@ def test_edge_values_are_accepted(kwargs):
 
 # A valid value different from the default for every TrainConfig field (a new field must be added here).
 NON_DEFAULT = dict(
-    env_id=FLICKER_CARTPOLE_ID, env_kwargs={"p": 0.3, "tag": "a b", "list": [1, 2.5]}, seed=7, total_steps=1234,
+    env_id=FLICKER_CARTPOLE_ID, env_kwargs={"p": 0.3, "tag": "a b", "list": [1, 2.5]}, action_bins=4,
+    action_head="branching", seed=7, total_steps=1234,
     num_envs=3, cell="gru", hidden_size=16, encoder_sizes=(16, 8), prev_action_input=False, normalize_obs=False,
     obs_norm_steps=500, dueling=True, layer_norm=True, buffer_size=4000, batch_size=8, seq_len=6, burn_in=2,
     initial_state="zero", n_steps=3, gamma=0.95, double_dqn=False, advantage_learning=0.5, loss="mse", learning_rate=5e-4, lr_end=2e-4, lr_decay_steps=20_000,
