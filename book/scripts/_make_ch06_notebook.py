@@ -493,7 +493,9 @@ md(r"""
 With two motors the heads are alike ({glue:text}`reach_joint_d2:.1f` joint, {glue:text}`reach_branch_d2:.1f`
 branching); with {glue:text}`d_max` motors the joint grid's {glue:text}`d_max`-motor median is
 {glue:text}`reach_joint_dmax:.1f` against {glue:text}`reach_branch_dmax:.1f` for branching, and branching trains
-{glue:text}`ups_ratio:.1f` times as many updates per second. The joint grid can represent interactions between
+{glue:text}`ups_ratio:.1f` times as many updates per second. (The script's runs shared two cores with up to two other
+runs, so their speeds drift by up to about 3 times between runs; differences in the right panel below $d = 5$ are
+within that drift, the ratio at $d = 6$ is not.) The joint grid can represent interactions between
 motors that the per-motor heads cannot, but it pays for them with outputs it rarely visits.
 
 ## A swing-up from the angle alone
