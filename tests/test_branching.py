@@ -270,3 +270,14 @@ def test_branching_agent_acts_and_updates_on_cuda():
                       device="cuda")
     result = train(cfg)
     assert next(result.agent.online.parameters()).is_cuda
+
+
+def test_actor_processes_build_the_branching_network_the_learner_publishes():
+    """Chapter 7's actors act with the learner's weights: a branching head must be built the same way there."""
+    from rdqn_core.parallel import train_actor_learner
+    cfg = TrainConfig(env_id=PLANAR_REACHER_ID, env_kwargs={"links": 3}, action_bins=3, action_head="branching",
+                      total_steps=800, learning_starts=200, eval_every=0, hidden_size=8, encoder_sizes=(8,),
+                      batch_size=8, num_envs=2, chunk_len=8, sync_every=5, actors=1, updates_per_step=0.5,
+                      progress=False, torch_threads=1)
+    result = train_actor_learner(cfg)
+    assert result.agent.online.n_outputs == 9 and result.summary["env_steps"] >= 800

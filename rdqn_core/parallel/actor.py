@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..agent import epsilon_at
+from ..checkpoint import action_branches_of
 from ..config import TrainConfig
 from ..envs import check_spaces, make_vector_env
 from ..networks import build_q_network
@@ -43,7 +44,8 @@ def build_actor_network(config: TrainConfig, obs_dim: int, n_actions: int) -> to
     """A CPU network of the run's architecture (its weights come from the learner)."""
     return build_q_network(config.cell, obs_dim, n_actions, config.hidden_size, config.encoder_sizes,
                            config.prev_action_input, config.normalize_obs, dueling=config.dueling,
-                           layer_norm=config.layer_norm).requires_grad_(False)
+                           layer_norm=config.layer_norm,
+                           action_branches=action_branches_of(config, n_actions)).requires_grad_(False)
 
 
 def actor_loop(actor: int, config: TrainConfig, transport: Transport, max_chunks: int | None = None,
