@@ -26,7 +26,7 @@ INITIAL_STATES = ("zero", "stored")
 """Where a replayed window's memory starts (zeros, or the state the actor had, R2D2's stored state)."""
 
 ACTION_HEADS = ("joint", "branching")
-"""Q outputs for a discretized multi-dimensional action (Chapter 6): every combination, or one head per dimension."""
+"""How Chapter 6's Q-networks score a multi-dimensional action, ``joint`` (one output per combination) or ``branching`` (one head per dimension)."""
 
 MASKED_CARTPOLE_ID = "rdqn/MaskedCartPole-v0"
 FLICKER_CARTPOLE_ID = "rdqn/FlickerCartPole-v0"
@@ -36,11 +36,11 @@ REGIME_MARKET_ID = "rdqn/RegimeMarket-v0"
 MINESWEEPER_ID = "rdqn/Minesweeper-v0"
 """Chapter 8's Minesweeper with the board observed (:class:`~rdqn_core.envs.minesweeper.MinesweeperEnv`)."""
 ANGLE_PENDULUM_ID = "rdqn/AnglePendulum-v0"
-"""Chapter 6: Pendulum-v1 observing (cos θ, sin θ) only; its torque is continuous (train with ``--action-bins``)."""
+"""Chapter 6's Pendulum-v1 that observes (cos θ, sin θ) only; its torque is continuous (train with ``--action-bins``)."""
 NOISY_ANGLE_PENDULUM_ID = "rdqn/NoisyAnglePendulum-v0"
-"""Chapter 6: the angle-only pendulum with Gaussian noise (``sigma``, default 0.1) on (cos θ, sin θ)."""
+"""Chapter 6's angle-only pendulum with Gaussian noise (``sigma``, default 0.1) on (cos θ, sin θ)."""
 PLANAR_REACHER_ID = "rdqn/PlanarReacher-v0"
-"""Chapter 6: an N-link planar arm (``links``, default 2) whose tip must reach a target; one torque per joint."""
+"""Chapter 6's N-link planar arm (``links``, default 2) whose tip must reach a target, one torque per joint."""
 MINESWEEPER_MEMORY_ID = "rdqn/MinesweeperMemory-v0"
 """Chapter 8's keyhole Minesweeper (:class:`~rdqn_core.envs.minesweeper.MinesweeperMemoryEnv`)."""
 
