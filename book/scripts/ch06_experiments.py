@@ -27,12 +27,11 @@ import pathlib
 import sys
 import time
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from rdqn_core import TrainConfig, evaluate, train
-from rdqn_core.envs import ANGLE_PENDULUM_ID, NOISY_ANGLE_PENDULUM_ID, PLANAR_REACHER_ID, make_env
+from rdqn_core.envs import ANGLE_PENDULUM_ID, NOISY_ANGLE_PENDULUM_ID, PLANAR_REACHER_ID, make_vector_env
 from rdqn_core.rollout import Rollout
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -118,8 +117,7 @@ def run_one(job: tuple[str, str, dict, TrainConfig]) -> dict:
 
 def greedy_episode(network, cfg: TrainConfig, seed: int = 123) -> dict:
     """One greedy episode from a fresh memory: the angle and torque at every step, for the page's player."""
-    env = make_env(cfg.env_id, action_bins=cfg.action_bins, **cfg.env_kwargs)
-    envs = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = make_vector_env(cfg.env_id, 1, env_kwargs=cfg.env_kwargs, action_bins=cfg.action_bins)
     rollout = Rollout(envs, network, seed=[seed])
     angles, torques, total = [float(envs.envs[0].unwrapped.state[0])], [], 0.0
     rng = np.random.default_rng(0)
