@@ -214,9 +214,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_benchmark(result))
             print(json.dumps(result))
             return 0
-        if config.cell == "conv" and (config.actors or args.ddp):  # their learners build flat networks
-            return _error("cell 'conv' (Chapter 8) trains in the single-process trainer only; drop --actors "
-                          "and --ddp")
         out = args.resume or args.out
         if args.resume and args.out and Path(args.out) != Path(args.resume):
             return _error(f"--out {args.out} differs from --resume {args.resume}; a resumed run writes where it ran")

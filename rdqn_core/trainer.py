@@ -148,7 +148,7 @@ def _mean_since(history: dict[str, list[float]], key: str, start: int) -> float 
 def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
           callback: Callable[[int, dict[str, list[float]]], None] | None = None,
           resume: bool = False, return_replay: bool = False,
-          agent_builder: Callable[[TrainConfig, int, int, torch.device], QAgent] | None = None) -> TrainResult:
+          agent_builder: Callable[..., QAgent] | None = None) -> TrainResult:
     """Train an agent as ``config`` says.
 
     Args:
@@ -175,10 +175,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
     envs = make_vector_env(cfg.env_id, cfg.num_envs, asynchronous=cfg.vector_env == "async",
                            env_kwargs=cfg.env_kwargs, action_bins=cfg.action_bins)
     obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
-    if agent_builder is None:  # the conv network reads its board size from the unflattened shape
-        agent = build_agent(cfg, obs_dim, n_actions, device, obs_shape=envs.single_observation_space.shape)
-    else:
-        agent = agent_builder(cfg, obs_dim, n_actions, device)
+    # the conv network reads its board size from the unflattened shape
+    agent = (agent_builder or build_agent)(cfg, obs_dim, n_actions, device,
+                                           obs_shape=envs.single_observation_space.shape)
     replay = build_replay(cfg, obs_dim, agent)
     rollout = Rollout(envs, agent.online, seed=cfg.seed)
     history: dict[str, list[float]] = defaultdict(list)

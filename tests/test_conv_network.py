@@ -258,11 +258,15 @@ def test_command_line_trains_minesweeper_with_the_board_network(tmp_path, capsys
     assert agent.online.board_shape == (6, 6)
 
 
-def test_parallel_trainers_refuse_the_board_network(capsys):
+def test_command_line_trains_minesweeper_with_actors(tmp_path):
+    """The parallel trainers take the board network too (they once refused it: their learners built flat ones)."""
     from rdqn_core.cli import main
 
-    assert main(["train", "--env", MINESWEEPER_ID, "--actors", "2", "--quiet"]) == 2
-    assert "single-process trainer only" in capsys.readouterr().err
+    assert main(["train", "--env", MINESWEEPER_ID, "--env-kwargs", '{"rows": 4, "cols": 4, "mines": 2}',
+                 "--actors", "1", "--total-steps", "300", "--learning-starts", "100", "--batch-size", "8",
+                 "--eval-every", "0", "--quiet", "--out", str(tmp_path)]) == 0
+    agent, config = load_checkpoint(tmp_path / "checkpoint.pt", "cpu")
+    assert config.cell == "conv" and config.actors == 1 and agent.online.board_shape == (4, 4)
 
 
 def test_benchmark_runs_the_board_network():

@@ -75,3 +75,16 @@ def test_train_ddp_keeps_the_ranks_identical():
     assert len(lines) == 1, proc.stdout  # rank 0 reports for the group
     out = json.loads(lines[0])
     assert out["world_size"] == 2 and out["ranks_identical"] and out["updates"] == 200
+
+
+def test_train_ddp_runs_the_board_network():
+    """Chapter 8's conv network under torchrun: its extra state (the board size) is not a tensor to broadcast."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "rdqn_core", "train", "--ddp", "--env", "rdqn/Minesweeper-v0", "--env-kwargs",
+                           '{"rows": 4, "cols": 4, "mines": 2}', "--total-steps", "300", "--learning-starts", "100",
+                           "--batch-size", "8", "--encoder-sizes", "8,8", "--eval-every", "0", "--quiet"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][0])
+    assert out["world_size"] == 2 and out["ranks_identical"] and out["updates"] > 0

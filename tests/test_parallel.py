@@ -268,3 +268,14 @@ def test_slow_step_takes_its_delay_and_keeps_the_env():
     assert time.perf_counter() - t0 >= 0.002
     with pytest.raises(ValueError, match="delay"):
         make_env(SLOW_MASKED_CARTPOLE, delay=-1)
+
+
+def test_actor_learner_trains_the_board_network():
+    """Chapter 8's conv network through Chapter 7's actors: the board size reaches the learner and the actors."""
+    cfg = TrainConfig.board(env_id="rdqn/Minesweeper-v0", env_kwargs={"rows": 4, "cols": 4, "mines": 2},
+                            total_steps=400, learning_starts=100, batch_size=8, encoder_sizes=(8, 8),
+                            num_envs=2, chunk_len=8, eval_every=0, actors=1, progress=False)
+    result = train_actor_learner(cfg)
+    assert type(result.agent.online).__name__ == "ConvQNetwork"
+    assert result.summary["env_steps"] >= 400 and result.summary["updates"] > 0
+    assert not spawn_context().active_children()

@@ -40,11 +40,15 @@ def actor_seed(config: TrainConfig, actor: int) -> int:
     return config.seed + actor * config.num_envs
 
 
-def build_actor_network(config: TrainConfig, obs_dim: int, n_actions: int) -> torch.nn.Module:
-    """A CPU network of the run's architecture (its weights come from the learner)."""
+def build_actor_network(config: TrainConfig, obs_dim: int, n_actions: int,
+                        obs_shape: tuple[int, ...] | None = None) -> torch.nn.Module:
+    """A CPU network of the run's architecture (its weights come from the learner).
+
+    ``obs_shape``: the unflattened observation shape, which the conv network (Chapter 8) needs.
+    """
     return build_q_network(config.cell, obs_dim, n_actions, config.hidden_size, config.encoder_sizes,
                            config.prev_action_input, config.normalize_obs, dueling=config.dueling,
-                           layer_norm=config.layer_norm,
+                           layer_norm=config.layer_norm, obs_shape=obs_shape,
                            action_branches=action_branches_of(config, n_actions)).requires_grad_(False)
 
 
@@ -56,7 +60,7 @@ def actor_loop(actor: int, config: TrainConfig, transport: Transport, max_chunks
                            env_kwargs=config.env_kwargs, action_bins=config.action_bins)
     try:
         obs_dim, n_actions = check_spaces(envs.single_observation_space, envs.single_action_space)
-        network = build_actor_network(config, obs_dim, n_actions)
+        network = build_actor_network(config, obs_dim, n_actions, obs_shape=envs.single_observation_space.shape)
         version = transport.fetch(network, -2)
         rollout = Rollout(envs, network, seed=actor_seed(config, actor))
         rng = np.random.default_rng([config.seed, actor, 7])  # exploration stream of this actor

@@ -89,7 +89,8 @@ class DataParallelAgent(QAgent):
         if self.world_size > 1:
             with torch.no_grad():  # every rank starts from rank 0's weights and statistics
                 for tensor in [*self.online.state_dict().values()]:
-                    dist.broadcast(tensor, src=0)
+                    if torch.is_tensor(tensor):  # not the conv network's extra state (its board size)
+                        dist.broadcast(tensor, src=0)
                 for p_t, p in zip(self.target.parameters(), self.online.parameters()):
                     p_t.copy_(p)
             if self.online.normalizer is not None:
@@ -152,14 +153,16 @@ def train_data_parallel(config: TrainConfig, out_dir: str | os.PathLike | None =
     local = dataclasses.replace(config, seed=config.seed + 1000 * rank, batch_size=config.batch_size // world,
                                 progress=config.progress and rank == 0)
 
-    def builder(cfg: TrainConfig, obs_dim: int, n_actions: int, device: torch.device) -> QAgent:
-        plain = build_agent(cfg, obs_dim, n_actions, device)
+    def builder(cfg: TrainConfig, obs_dim: int, n_actions: int, device: torch.device,
+                obs_shape: tuple[int, ...] | None = None) -> QAgent:
+        plain = build_agent(cfg, obs_dim, n_actions, device, obs_shape=obs_shape)
         return DataParallelAgent(plain.online, cfg, device)
 
     result = train(local, out_dir=out_dir if rank == 0 else None, agent_builder=builder)
     identical = True
     if world > 1:  # the ranks must end with the same network (weights and normalizer statistics)
-        flat = torch.cat([t.detach().reshape(-1).double().cpu() for t in result.agent.online.state_dict().values()])
+        flat = torch.cat([t.detach().reshape(-1).double().cpu() for t in result.agent.online.state_dict().values()
+                          if torch.is_tensor(t)])
         gathered = [torch.empty_like(flat) for _ in range(world)]
         dist.all_gather(gathered, flat)
         identical = all(torch.equal(g, gathered[0]) for g in gathered)

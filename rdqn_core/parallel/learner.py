@@ -204,8 +204,9 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
     device = get_device(cfg.device)
     probe = make_env(cfg.env_id, action_bins=cfg.action_bins, **cfg.env_kwargs)
     obs_dim, n_actions = check_spaces(probe.observation_space, probe.action_space)
+    obs_shape = probe.observation_space.shape  # the conv network (Chapter 8) reads its board size from it
     probe.close()
-    agent = build_agent(cfg, obs_dim, n_actions, device)
+    agent = build_agent(cfg, obs_dim, n_actions, device, obs_shape=obs_shape)
     replay = ShardedReplay([build_replay(cfg, obs_dim, agent) for _ in range(cfg.actors)])
     # the band must hold one chunk; learning_starts 0 still needs one insert before the first sample
     limiter = RateLimiter(cfg.updates_per_step, max(1, cfg.learning_starts), default_tolerance(cfg), cfg.free_running)

@@ -120,7 +120,8 @@ class RayTransport:
 
     @torch.no_grad()
     def publish(self, network: nn.Module, version: int, env_steps: int) -> None:
-        weights = {k: v.detach().cpu().clone() for k, v in network.state_dict().items()}
+        weights = {k: v.detach().cpu().clone() if torch.is_tensor(v) else v  # the conv net's extra state: a dict
+                   for k, v in network.state_dict().items()}
         _ray().get(self.hub.publish.remote(weights, int(version), int(env_steps)))
 
     @torch.no_grad()

@@ -139,7 +139,8 @@ class MultiprocessingTransport:
     def publish(self, network: nn.Module, version: int, env_steps: int) -> None:
         with self.lock:
             for dst, src in zip(self.shared.state_dict().values(), network.state_dict().values()):
-                dst.copy_(src)  # weights and the normalizer's statistics (buffers) alike
+                if torch.is_tensor(dst):  # weights and the normalizer's statistics (buffers) alike; not the
+                    dst.copy_(src)  # conv network's extra state (its board size, fixed at construction)
             self.version.value = int(version)
         self.inserted.value = int(env_steps)
 
