@@ -45,3 +45,28 @@ def test_code_lines_fit_the_column(notebook: Path):
         f"{MAX_LINE} characters (cell index counts all cells from 0):\n  "
         + "\n  ".join(found)
     )
+
+
+MAX_FIGURE_WIDTH = 9.0  # inches: a wider figure is shrunk into the column and its text becomes unreadable
+
+
+def wide_figures(notebook: Path) -> list[str]:
+    """'cell <index>: figsize=(w, h)' for every literal ``figsize`` wider than the column allows."""
+    import re
+
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    found = []
+    for index, cell in enumerate(cells):
+        if cell.get("cell_type") != "code":
+            continue
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        for match in re.finditer(r"figsize=\(\s*([0-9.]+)\s*,", text):
+            if float(match.group(1)) > MAX_FIGURE_WIDTH:
+                found.append(f"cell {index}: {match.group(0)}")
+    return found
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
+def test_figures_fit_the_column(notebook):
+    wide = wide_figures(notebook)
+    assert not wide, f"{notebook.name}: figures wider than {MAX_FIGURE_WIDTH} in:\n" + "\n".join(wide)

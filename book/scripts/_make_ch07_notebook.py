@@ -159,7 +159,7 @@ interleaved way over 1 to 8 environments, shows the whole curve.
 """)
 
 code(r"""
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=False)
+fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.3), sharey=False)
 for ax, env, title in zip(
     axes, ("cartpole", "slow_1ms"), ("masked CartPole", "1 ms (sleeping) step")
 ):
@@ -537,7 +537,7 @@ R2D2's actors, and Acme's R2D2, fetched weights every 400 steps {cite:p}`kapturo
 
 code(r"""
 st = results["staleness"]
-fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+fig, ax = plt.subplots(1, 2, figsize=(8.5, 3.2))
 labels = ["one process" if r["sync_every"] == 0 else str(r["sync_every"]) for r in st]
 x = np.arange(len(st))
 ax[0].bar(x, [r["delta_q_mean"] for r in st], color="C0")
