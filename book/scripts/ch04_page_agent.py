@@ -5,12 +5,17 @@ and later cells trace, probe and play it. For a reader on another machine or wit
 the page must work too, so this script trains the page agent for many seeds and applies the
 page's own checks to each:
 
-* it solves: a greedy evaluation (10 episodes) reaches 475 within the page budget;
-* the memory holds the velocities: the linear read-out of (cart velocity, pole angular velocity)
-  from (h, c), fitted on 3 traced episodes and scored on 3 others, has R^2 > 0.5 for both and
-  beats the read-out from the observation by 0.3 (the page's assert);
-* the two reset bugs behave as the page says: Delta Q at step 0 above 0.05 and fading over the
-  first 20 steps, returns within 20% of the correct ones.
+* it solves: a greedy evaluation (10 episodes) reaches 475 within the page budget (the traced,
+  probed and played agent is meant to be a good one; the page glues "did not reach 475"
+  otherwise, so this is the count the page's text needs);
+* the page's assert on the two reset bugs holds: Delta Q at step 0 above 0.05 for both bugs (a
+  failure here stops the page);
+* and, reported but not required because the page glues a verdict rather than asserting it:
+  whether the linear read-out of (cart velocity, pole angular velocity) from (h, c), fitted on 3
+  traced episodes and scored on 3 others, has R^2 > 0.5 for both and beats the read-out from the
+  observation by 0.3; whether both bugs' Delta Q fades over the first 20 steps; and each bug's
+  return as a share of the correct return (the page once asserted it above 0.8: over seeds 0-19 it
+  fell below for 3 solved agents, to 0.25 in one, so the page now reports it).
 
 Usage (from the repository root; one torch thread per run)::
 
@@ -65,13 +70,18 @@ def check_seed(seed: int) -> dict:
         training_memory.append(trace_episode(net, MASKED_CARTPOLE_ID, seed=s, initial_state=training["final_state"],
                                              prev_action=training["final_action"], reset_memory=False))
     ok_return = np.mean([tr["return"] for tr in correct])
-    bugs_ok = True
+    asserts_ok, fades = True, True
     for traces in (no_reset, training_memory):
         first = np.mean([q_discrepancy(tr["q"][0], tr["q_fresh"][0]) for tr in traces])
         early = np.mean([q_discrepancy(tr["q"][:20], tr["q_fresh"][:20]).mean() for tr in traces])
-        bugs_ok &= bool(first > 0.05 and early < first and np.mean([tr["return"] for tr in traces]) > 0.8 * ok_return)
-    record["bugs_ok"] = bugs_ok
-    record["page_ok"] = bool(record["solved"] and record["probe_ok"] and bugs_ok)
+        ratio = np.mean([tr["return"] for tr in traces]) / ok_return
+        record.setdefault("delta_q_first", []).append(round(float(first), 3))
+        record.setdefault("return_ratio", []).append(round(float(ratio), 3))
+        asserts_ok &= bool(first > 0.05)
+        fades &= bool(early < first)
+    record["asserts_ok"], record["fades"] = asserts_ok, fades
+    record["returns_kept"] = bool(min(record["return_ratio"]) > 0.8)
+    record["page_ok"] = bool(record["solved"] and asserts_ok)
     return record
 
 
@@ -80,17 +90,26 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seed-list", default=None, help="comma-separated seeds instead of --seeds/--first-seed")
     args = parser.parse_args()
+    seeds = ([int(x) for x in args.seed_list.split(",")] if args.seed_list
+             else list(range(args.first_seed, args.first_seed + args.seeds)))
+    print(f"{'seed':>4}  {'solved':>6}  {'env steps':>9}  {'best':>5}  {'asserts':>7}  {'R^2 memory':>12}  "
+          f"{'probe':>5}  {'fades':>5}  page")
+    records = []
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        records = list(pool.map(check_seed, range(args.first_seed, args.first_seed + args.seeds)))
-    print(f"{'seed':>4}  {'solved':>6}  {'env steps':>9}  {'best':>5}  {'R^2 memory':>12}  {'probe':>5}  {'bugs':>4}  page")
-    for r in records:
-        print(f"{r['seed']:>4}  {str(r['solved']):>6}  {r['steps']:>9,}  {r['best']:>5.0f}  {str(r['r2_memory']):>12}  "
-              f"{str(r['probe_ok']):>5}  {str(r['bugs_ok']):>4}  {'ok' if r['page_ok'] else 'FAILS'}")
-    print(f"page agent works for {sum(r['page_ok'] for r in records)}/{len(records)} seeds "
-          f"(solved {sum(r['solved'] for r in records)}, probe {sum(r['probe_ok'] for r in records)}, "
-          f"bugs {sum(r['bugs_ok'] for r in records)}); median env steps {np.median([r['steps'] for r in records]):,.0f}")
-
+        # rows print as seeds finish (in seed order), so a long run shows its progress
+        for r in pool.map(check_seed, seeds):
+            records.append(r)
+            print(f"{r['seed']:>4}  {str(r['solved']):>6}  {r['steps']:>9,}  {r['best']:>5.0f}  "
+                  f"{str(r['asserts_ok']):>7}  {str(r['r2_memory']):>12}  {str(r['probe_ok']):>5}  "
+                  f"{str(r['fades']):>5}  {'ok' if r['page_ok'] else 'FAILS'}  Delta Q first {r['delta_q_first']}, "
+                  f"return ratio {r['return_ratio']}", flush=True)
+    count = lambda key: sum(r[key] for r in records)
+    print(f"page agent works for {count('page_ok')}/{len(records)} seeds (solved {count('solved')}, "
+          f"page asserts {count('asserts_ok')}; not asserted by the page: probe verdict {count('probe_ok')}, "
+          f"Delta Q fades {count('fades')}, bug returns within 20% {count('returns_kept')}); "
+          f"median env steps {np.median([r['steps'] for r in records]):,.0f}")
 
 if __name__ == "__main__":
     main()

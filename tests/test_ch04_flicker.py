@@ -1,0 +1,50 @@
+"""Chapter 4's flicker script on a tiny budget, and the committed result file the page reads."""
+import json
+import pathlib
+
+import pytest
+
+from test_ch04_script import load_script_module, loose, run_quick_script, structure
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "book" / "scripts" / "ch04_flicker.py"
+COMMITTED = ROOT / "book" / "data" / "ch04_flicker.json"
+
+
+@pytest.fixture(scope="module")
+def quick_file(tmp_path_factory):
+    return run_quick_script(SCRIPT, tmp_path_factory.mktemp("flicker") / "quick.json", "--jobs", "1")
+
+
+@pytest.mark.slow
+def test_quick_run_writes_a_file_shaped_like_the_committed_one(quick_file):
+    quick = json.loads(quick_file.read_text())
+    committed = json.loads(COMMITTED.read_text())
+    assert quick["quick"] is True and committed["quick"] is False
+    loose(structure(quick), structure(committed))
+
+
+def test_the_agents_are_compared_like_for_like():
+    """Same inputs (previous action for all) and the same TD terms per update; only the memory differs."""
+    module = load_script_module(SCRIPT)
+    configs = module.configs()
+    assert set(configs) == set(module.METHODS)
+    assert {c.batch_size * c.seq_len for c in configs.values()} == {256}
+    assert all(c.prev_action_input for c in configs.values())
+    for name in ("drqn", "dqn_memoryless"):  # the DRQN and the memoryless DQN differ in the network only
+        assert configs[name].env_id == configs["drqn"].env_id and configs[name].env_kwargs == {"p": module.TRAIN_P}
+    assert configs["oracle"].env_kwargs == {"p": 0.0} and configs["oracle"].cell == configs["drqn"].cell
+    ignore = {"cell", "seq_len", "burn_in", "initial_state", "batch_size", "env_id", "env_kwargs"}
+    a, b = vars(configs["drqn"]), vars(configs["dqn_stack4"])
+    assert {k for k in a if a[k] != b[k]} <= ignore
+
+
+def test_the_committed_file_has_what_the_page_reads():
+    data = json.loads(COMMITTED.read_text())
+    module = load_script_module(SCRIPT)
+    assert data["quick"] is False and len(data["seeds"]) >= 3 and data["final_episodes"] >= 100
+    got = {(r["method"], r["seed"]) for r in data["runs"]}
+    assert got == {(m, s) for m in module.METHODS for s in data["seeds"]}
+    for r in data["runs"]:
+        assert r["env_steps"] >= data["budget"] and set(r["final"]) == {str(p) for p in data["test_ps"]}
+        assert r["td_terms_per_update"] == 256
