@@ -2,20 +2,15 @@
 
     python book/scripts/_make_ch07_notebook.py && cd book && jupyter execute --inplace 07_parallel.ipynb
 """
-import json
 import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _notebook_builder import NotebookBuilder  # noqa: E402
 
 OUT = pathlib.Path(__file__).resolve().parents[1] / "07_parallel.ipynb"
-cells = []
-
-
-def md(text):
-    cells.append(("markdown", text.strip("\n"), []))
-
-
-def code(text, *tags):
-    cells.append(("code", text.strip("\n"), list(tags)))
-
+book = NotebookBuilder("ch07")
+md, code = book.md, book.code
 
 md(r"""
 # Parallel and distributed training
@@ -836,21 +831,5 @@ table, which is left undone):
 """)
 
 
-def build():
-    nb_cells = []
-    for i, (kind, text, tags) in enumerate(cells):
-        cell = {"cell_type": kind, "id": f"ch07-{i:02d}", "metadata": {"tags": tags} if tags else {},
-                "source": text.splitlines(keepends=True)}
-        if kind == "code":
-            cell.update(execution_count=None, outputs=[])
-        nb_cells.append(cell)
-    nb = {"cells": nb_cells, "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                                         "name": "python3"},
-                                          "language_info": {"name": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    OUT.write_text(json.dumps(nb, indent=1) + "\n")
-    print("wrote", OUT)
-
-
 if __name__ == "__main__":
-    build()
+    book.write(OUT)
