@@ -20,7 +20,7 @@ stopping, with greedy evaluations along the way; at the end the live learner (no
 ``FINAL_EPISODES`` greedy episodes at each test flicker probability in ``TEST_PS`` (Hausknecht & Stone 2015: does
 a policy trained under one observability degrade gracefully under another?).
 
-Usage (from the repository root; about 40 minutes on two cores)::
+Usage (from the repository root; 22 minutes on two cores)::
 
     OMP_NUM_THREADS=1 .venv/bin/python book/scripts/ch04_flicker.py --jobs 2
     .venv/bin/python book/scripts/ch04_flicker.py --quick --out /tmp/flicker.json   # CI: tiny budget

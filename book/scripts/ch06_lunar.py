@@ -12,7 +12,7 @@ final mean >= 200 within 300k steps (rl-baselines3-zoo: TD3 207 after 300k; DQN 
 Box2D is needed by this script only, so it is not in ``requirements.txt``; install it with the benchmark extras::
 
     .venv/bin/pip install -r requirements-bench.txt
-    OMP_NUM_THREADS=1 .venv/bin/python book/scripts/ch06_lunar.py --jobs 2      # about 30 min on two cores
+    OMP_NUM_THREADS=1 .venv/bin/python book/scripts/ch06_lunar.py --jobs 2      # 51 min on two cores (shared)
     .venv/bin/python book/scripts/ch06_lunar.py --quick --out /tmp/lunar.json    # a smoke run
 
 Chapter 6 reads the result file (``book/data/ch06_lunar.json``) and shows its table.

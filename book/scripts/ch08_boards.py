@@ -9,7 +9,7 @@ greedy exact-probability solver on the same boards beside it, Wilson 95% interva
 Because the network is fully convolutional (one Q-value per cell, the same weights for any board size), the agent
 trained on 6x6/4 can also be played on the larger boards without any training there: the script measures that too.
 
-Usage (from the repository root; about 30 minutes on two cores)::
+Usage (from the repository root; 35 minutes on two cores shared with other runs)::
 
     OMP_NUM_THREADS=1 .venv/bin/python book/scripts/ch08_boards.py --jobs 2
     .venv/bin/python book/scripts/ch08_boards.py --quick --out /tmp/boards.json   # CI: tiny budget
