@@ -159,8 +159,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
         callback: ``callback(env_steps, history)`` after every evaluation (for live plots).
         resume: continue the run stored in ``out_dir`` (``resume.pt``) instead of starting afresh.
         return_replay: put the replay memory into the result (for instruments that inspect it).
-        agent_builder: builds the agent instead of :func:`~rdqn_core.checkpoint.build_agent` (Chapter 7's
-            data-parallel learners pass one).
+        agent_builder: builds the agent instead of :func:`~rdqn_core.checkpoint.build_agent`, called the same
+            way, ``obs_shape`` included (Chapter 7's data-parallel learners pass one).
     """
     cfg = config
     out = Path(out_dir) if out_dir is not None else None
