@@ -64,6 +64,15 @@ def run_quick_script(script: pathlib.Path, out: pathlib.Path, *extra: str, timeo
     return out
 
 
+def check_quick_like_committed(quick_file: pathlib.Path, committed_file: pathlib.Path) -> tuple[dict, dict]:
+    """A script's ``--quick`` file says it is quick, the committed one says it is not, and both have the same
+    structure (what the page reads). Returns both, for checks of their own."""
+    quick, committed = json.loads(quick_file.read_text()), json.loads(committed_file.read_text())
+    assert quick["quick"] is True and committed["quick"] is False
+    loose(structure(quick), structure(committed))
+    return quick, committed
+
+
 @pytest.fixture(scope="module")
 def quick_file(tmp_path_factory):
     return run_quick_script(SCRIPT, tmp_path_factory.mktemp("ch04") / "quick.json", timeout=600)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing as mp
 import pathlib
 import sys
 import time
@@ -42,6 +41,9 @@ import numpy as np
 import torch
 
 from rdqn_core import FLICKER_CARTPOLE_ID, TrainConfig, evaluate, train
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
+from _runs import machine, run_jobs  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch04_flicker.json"
@@ -175,14 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     # the slow recurrent runs first, so that the two workers finish together
     jobs.sort(key=lambda job: job[1].cell == "mlp")
     start = time.perf_counter()
-    if args.jobs > 1:
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            records = pool.map(run_one, jobs, chunksize=1)
-    else:
-        records = [run_one(job) for job in jobs]
+    records = run_jobs(run_one, jobs, args.jobs)
     data = {"runs": records, "quick": args.quick, "seeds": seeds, "budget": budget, "train_p": TRAIN_P,
             "test_ps": list(TEST_PS), "final_episodes": 5 if args.quick else FINAL_EPISODES, "solve": SOLVE,
-            "labels": LABELS, "machine": f"1 torch thread per run, {args.jobs} runs at a time, {mp.cpu_count()} CPUs",
+            "labels": LABELS, "machine": machine(args.jobs),
             "command": " ".join(["python", *sys.argv]), "wall_seconds": round(time.perf_counter() - start, 1),
             "created": time.strftime("%Y-%m-%d")}
     for method in METHODS:

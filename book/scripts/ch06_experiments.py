@@ -31,6 +31,9 @@ import numpy as np
 import torch
 
 from rdqn_core import TrainConfig, evaluate, train
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
+from _runs import run_jobs  # noqa: E402
 from rdqn_core.envs import ANGLE_PENDULUM_ID, NOISY_ANGLE_PENDULUM_ID, PLANAR_REACHER_ID, make_vector_env
 from rdqn_core.rollout import Rollout
 
@@ -145,11 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--only takes groups from {', '.join(GROUPS)}, got {sorted(only - set(GROUPS))}")
     jobs = [job for job in runs(args.quick) if job[0] in only]
     start = time.perf_counter()
-    if args.jobs > 1:
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            records = pool.map(run_one, jobs, chunksize=1)
-    else:
-        records = [run_one(job) for job in jobs]
+    records = run_jobs(run_one, jobs, args.jobs)
     data = json.loads(args.out.read_text()) if args.out.exists() and only != set(GROUPS) else {}
     data = {k: v for k, v in data.items() if k not in only}
     for group in only:

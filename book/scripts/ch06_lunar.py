@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import importlib.util
 import json
-import multiprocessing as mp
 import pathlib
 import sys
 import time
@@ -31,6 +30,9 @@ import time
 import torch
 
 from rdqn_core import TrainConfig
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
+from _runs import machine, run_jobs  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch06_lunar.json"
@@ -86,14 +88,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("LunarLander needs Box2D: .venv/bin/pip install -r requirements-bench.txt")
     jobs = runs(args.quick)
     start = time.perf_counter()
-    if args.jobs > 1:
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            records = pool.map(run_one, jobs, chunksize=1)
-    else:
-        records = [run_one(job) for job in jobs]
+    records = run_jobs(run_one, jobs, args.jobs)
     data = {"lunar": records, "quick": args.quick, "target": TARGET, "env_id": ENV_ID,
             "final_episodes": _ch06().FINAL_EPISODES, "seeds": list(SEEDS[:1] if args.quick else SEEDS),
-            "machine": f"1 torch thread per run, {args.jobs} runs at a time, {mp.cpu_count()} CPUs",
+            "machine": machine(args.jobs),
             "command": " ".join(["python", *sys.argv]), "wall_seconds": round(time.perf_counter() - start, 1)}
     for head in HEADS:
         finals = [r["final_mean"] for r in records if r["head"] == head]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing as mp
 import pathlib
 import sys
 import time
@@ -28,6 +27,9 @@ import numpy as np
 import torch
 
 from rdqn_core import MINESWEEPER_ID, TrainConfig, act_epsilon_greedy, board_tensor, train, win_rate
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
+from _runs import machine, run_jobs  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch08_boards.json"
@@ -95,13 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     # the long runs first, so that the two workers finish together
     jobs = [(name, 1_200 if args.quick else BUDGETS[name], games) for name in ("8x8/10", "9x9/10", "6x6/4")]
     start = time.perf_counter()
-    if args.jobs > 1:
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            records = pool.map(run_one, jobs, chunksize=1)
-    else:
-        records = [run_one(job) for job in jobs]
+    records = run_jobs(run_one, jobs, args.jobs)
     data = {"runs": records, "quick": args.quick, "games": games, "targets": TARGETS, "seed": SEED,
-            "machine": f"1 torch thread per run, {args.jobs} runs at a time, {mp.cpu_count()} CPUs",
+            "machine": machine(args.jobs),
             "command": " ".join(["python", *sys.argv]), "wall_seconds": round(time.perf_counter() - start, 1),
             "created": time.strftime("%Y-%m-%d")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
