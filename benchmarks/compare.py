@@ -6,6 +6,8 @@ Methods, all on the same machine, seeds and evaluation protocol:
 * ``dqn_masked``     rdqn memoryless DQN on rdqn/MaskedCartPole-v0 (same budget)
 * ``dqn_full``       rdqn DQN on the fully observed CartPole-v1 (the oracle)
 * ``recurrent_ppo``  sb3-contrib RecurrentPPO, rl-baselines3-zoo hyperparameters for CartPoleNoVel-v1
+* ``drqn_actors``    the same DRQN trained by one actor process and a learner (Chapter 7), the replay
+                     ratio held at the defaults' value by the rate limiter (learning parity)
 
 Protocol: each run trains for a fixed budget of env steps without stopping; every
 ``--eval-every`` env steps it is evaluated greedily on ``--eval-episodes`` episodes, each
@@ -29,11 +31,12 @@ import platform
 import resource
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
 
-METHODS = ("drqn", "dqn_masked", "dqn_full", "recurrent_ppo")
+METHODS = ("drqn", "dqn_masked", "dqn_full", "recurrent_ppo", "drqn_actors")
 SOLVED = 475.0
 
 
@@ -42,12 +45,17 @@ def _rdqn_run(method: str, seed: int, args) -> dict:
 
     common = dict(seed=seed, total_steps=args.budget, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                   progress=False, torch_threads=args.threads)
-    if method == "drqn":
-        cfg = TrainConfig(env_id=MASKED_CARTPOLE_ID, **common)
+    if method in ("drqn", "drqn_actors"):
+        cfg = TrainConfig(env_id=MASKED_CARTPOLE_ID, actors=int(method == "drqn_actors"), **common)
     else:
         env_id = MASKED_CARTPOLE_ID if method == "dqn_masked" else "CartPole-v1"
         cfg = TrainConfig.memoryless(env_id=env_id, **common)
-    result = train(cfg)
+    if cfg.actors:
+        from rdqn_core import train_actor_learner
+
+        result = train_actor_learner(cfg)
+    else:
+        result = train(cfg)
     h = result.history
     final = evaluate(result.agent, cfg.env_id, args.final_episodes, seed=10**6 + seed)
     train_seconds = result.summary["wall_seconds"] - result.summary["eval_seconds"]
@@ -189,8 +197,9 @@ def main() -> None:
     print(f"{len(jobs)} runs, {args.jobs} at a time, {args.threads} torch thread(s) each; "
           f"{platform.processor() or platform.machine()}, {mp.cpu_count()} cores, torch {torch.__version__}", flush=True)
     t0 = time.perf_counter()
-    with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
-        results = pool.map(_run, jobs, chunksize=1)
+    # not multiprocessing.Pool: its workers are daemonic and may not start the actor processes of drqn_actors
+    with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn"), max_tasks_per_child=1) as pool:
+        results = list(pool.map(_run, jobs, chunksize=1))
     print(f"\nbudget {args.budget:,} env steps, eval every {args.eval_every:,} ({args.eval_episodes} greedy episodes), "
           f"{args.seeds} seeds, total {time.perf_counter() - t0:.0f} s\n")
     print(table(results, args))

@@ -161,7 +161,10 @@ def test_actor_process_resets_each_envs_memory_at_its_own_episode_start():
     proc = spawn_context().Process(target=actor_process, args=(0, cfg, transport), daemon=True)
     proc.start()
     try:
-        chunks = [transport.get_chunk(timeout=60) for _ in range(2)]
+        chunks = []
+        for _ in range(2):
+            chunks.append(transport.get_chunk(timeout=60))
+            transport.ack(0)  # as the learner does once a chunk is in its replay; the actor waits for it
     finally:
         transport.stop()
         transport.drain()
@@ -191,7 +194,7 @@ def test_actor_loop_in_process_with_max_chunks():
     transport = MultiprocessingTransport(network, queue_size=4)
     transport.publish(network, 0, 0)
     try:
-        assert actor_loop(1, cfg, transport, max_chunks=3) == 3
+        assert actor_loop(1, cfg, transport, max_chunks=3, await_insert=False) == 3
         chunk = transport.get_chunk(timeout=5)
         assert chunk.actor == 1 and chunk.steps == 4 * cfg.num_envs
     finally:
@@ -213,8 +216,10 @@ def test_actor_learner_holds_the_replay_ratio(actors):
     assert s["updates"] == math.floor((s["env_steps"] - cfg.learning_starts) * cfg.updates_per_step)
     assert abs(s["updates_per_step_measured"] / cfg.updates_per_step - 1) <= 0.05
     chunk_updates = cfg.chunk_len * cfg.num_envs * cfg.updates_per_step
-    # a chunk waits for the band (2 chunks of updates) and behind the other actors' chunks in the queue
-    assert 0 <= s["weight_lag_max"] <= cfg.sync_every + 2 * chunk_updates * (actors + 1) + 1
+    if actors == 1:  # the actor waits for its chunk's insert before it fetches and acts again: the issue's bound
+        assert 0 <= s["weight_lag_max"] <= cfg.sync_every + chunk_updates
+    else:  # the other actors' chunks are inserted in between, each worth at most chunk_updates + 1 updates
+        assert 0 <= s["weight_lag_max"] <= cfg.sync_every - 1 + 3 * (chunk_updates + 1)
     for key in ("env_steps_per_s", "updates_per_s", "weight_lag_mean", "actor_idle_frac", "learner_idle_frac"):
         assert s[key] >= 0
     assert len(result.history["losses/td_loss"]) == s["updates"]
@@ -279,3 +284,26 @@ def test_actor_learner_trains_the_board_network():
     assert type(result.agent.online).__name__ == "ConvQNetwork"
     assert result.summary["env_steps"] >= 400 and result.summary["updates"] > 0
     assert not spawn_context().active_children()
+
+
+def test_an_actor_acts_its_next_chunk_only_after_the_learner_inserted_the_last():
+    """The handshake that bounds the weight lag: no second chunk before ``ack``, then one."""
+    cfg = dataclasses.replace(TINY, chunk_len=4)
+    network = build_actor_network(cfg, 2, 2)
+    transport = MultiprocessingTransport(network, queue_size=4)
+    transport.publish(network, 0, 0)
+    sent = []
+    thread = threading.Thread(target=lambda: sent.append(actor_loop(0, cfg, transport, max_chunks=2)), daemon=True)
+    thread.start()
+    try:
+        assert transport.get_chunk(timeout=30) is not None
+        assert transport.get_chunk(timeout=1.0) is None, "the actor sent a chunk before its last one was inserted"
+        transport.ack(0)
+        assert transport.get_chunk(timeout=30) is not None
+        transport.ack(0)
+        thread.join(timeout=30)
+        assert sent == [2]
+    finally:
+        transport.stop()
+        transport.drain()
+        transport.close()

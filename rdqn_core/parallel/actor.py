@@ -53,8 +53,14 @@ def build_actor_network(config: TrainConfig, obs_dim: int, n_actions: int,
 
 
 def actor_loop(actor: int, config: TrainConfig, transport: Transport, max_chunks: int | None = None,
-               put_timeout: float = 0.2) -> int:
-    """Act and send chunks until the transport is stopped (or ``max_chunks`` were sent); returns chunks sent."""
+               put_timeout: float = 0.2, await_insert: bool = True) -> int:
+    """Act and send chunks until the transport is stopped (or ``max_chunks`` were sent); returns chunks sent.
+
+    With ``await_insert`` (the trainer's way) the actor waits after each chunk until the learner has
+    put it into the replay, then fetches the newest weights and acts the next one: it never acts a
+    chunk ahead with weights that would be another chunk of updates old by the time they count.
+    Without it (a test with no learner) it only waits for room in the queue.
+    """
     torch.set_num_threads(1)  # several processes share the cores; one thread each is fastest here
     envs = make_vector_env(config.env_id, config.num_envs, asynchronous=config.vector_env == "async",
                            env_kwargs=config.env_kwargs, action_bins=config.action_bins)
@@ -78,6 +84,8 @@ def actor_loop(actor: int, config: TrainConfig, transport: Transport, max_chunks
             t1 = time.perf_counter()
             while not transport.stopped() and not transport.put_chunk(chunk, put_timeout):
                 pass  # the learner is full (rate limiter or queue): wait, but notice a stop
+            while await_insert and not transport.stopped() and not transport.await_ack(actor, put_timeout):
+                pass  # the learner waits for room under the rate limiter, then inserts the chunk
             idle = time.perf_counter() - t1
             sent += 1
             version = transport.fetch(network, version)

@@ -87,8 +87,15 @@ def insert_chunk(replay: SequenceReplay, chunk: Chunk, device: torch.device) -> 
 
 
 def default_tolerance(config: TrainConfig) -> float:
-    """The limiter's band: one chunk's worth of updates (the smallest band every chunk fits in), at least 1."""
-    return max(1.0, config.chunk_len * config.num_envs * config.updates_per_step)
+    """The limiter's band, ``tolerance = (c + 1) / 2`` for a chunk worth ``c`` updates (at least 1).
+
+    The narrowest band without a dead zone: an insert fits while ``diff <= offset + tolerance - c`` and an
+    update while ``diff - 1 >= offset - tolerance``, and one of the two always holds iff
+    ``2 * tolerance >= c + 1``. Between two inserts the learner then makes at most ``c + 1`` updates, so
+    an actor that waits for its chunk's insert before it fetches weights and acts again sees a weight lag
+    of at most ``sync_every - 1 + actors * (c + 1)`` updates.
+    """
+    return max(1.0, (config.chunk_len * config.num_envs * config.updates_per_step + 1) / 2)
 
 
 class _Inserter(threading.Thread):
@@ -120,15 +127,19 @@ class _Inserter(threading.Thread):
                     continue
                 if self.first_insert is None:
                     self.first_insert = time.perf_counter()
-                self.limiter.await_insert(chunk.steps)  # immediate: the room is there
                 with self.lock:
+                    # counted and written under the update lock, so that no update admitted by this insert runs
+                    # before the chunk is in the replay and its lag is taken; immediate: the room is there (only
+                    # this thread inserts, and updates only make room)
+                    self.limiter.await_insert(chunk.steps)
                     insert_chunk(self.replay.shards[chunk.actor], chunk, self.agent.device)
                     normalizer = self.agent.normalizer
                     before = self.limiter.inserts - chunk.steps
                     if normalizer is not None and (cfg.obs_norm_steps is None or before < cfg.obs_norm_steps):
                         obs = torch.as_tensor(chunk.obs, dtype=torch.float32, device=self.agent.device)
                         normalizer.update(obs)
-                self.lags.append(self.updates() - chunk.version)
+                    self.lags.append(self.updates() - chunk.version)
+                self.transport.ack(chunk.actor)  # the actor may fetch weights and act its next chunk
                 for _, episode_return, length in chunk.finished:
                     self.episodes.append((before + chunk.steps, episode_return, length))
                 self.actor_busy[chunk.actor] += chunk.busy_seconds
@@ -146,7 +157,7 @@ class ProcessEngine:
 
     def __init__(self, config: TrainConfig, network: torch.nn.Module):
         self.config = config
-        self.transport = MultiprocessingTransport(network, queue_size=1)
+        self.transport = MultiprocessingTransport(network, queue_size=1, actors=config.actors)
         self.procs = []
 
     def start(self) -> None:
@@ -262,6 +273,7 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
             if cfg.eval_every and limiter.inserts // cfg.eval_every > eval_index:
                 eval_index = limiter.inserts // cfg.eval_every
                 t0 = time.perf_counter()
+                train_seconds = t0 - start - eval_seconds  # wall time so far, evaluations excluded
                 with lock:
                     returns = evaluate(agent, cfg.env_id, cfg.eval_episodes,
                                        seed=10_000 * (cfg.seed + 1) + 100 * eval_index, env_kwargs=cfg.env_kwargs)
@@ -270,6 +282,7 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
                 history["eval/step"].append(eval_index * cfg.eval_every)
                 history["eval/mean_return"].append(mean)
                 history["eval/std_return"].append(float(returns.std()))
+                history["eval/train_seconds"].append(round(train_seconds, 3))
                 if summary["best_eval_return"] is None or mean > summary["best_eval_return"]:
                     summary["best_eval_return"] = mean
                 summary["final_eval_return"] = mean

@@ -48,6 +48,7 @@ class _Hub:
         self.queue_size = queue_size
         self.weights: dict[str, torch.Tensor] | None = None
         self.version, self.env_steps, self.stopped = -1, 0, False
+        self.acks: dict[int, int] = {}  # chunks inserted, per actor, not yet awaited
 
     def put(self, chunk: Chunk, timeout: float) -> bool:
         with self.cond:
@@ -78,6 +79,20 @@ class _Hub:
 
     def set_env_steps(self, env_steps: int) -> None:
         self.env_steps = env_steps
+
+    def ack(self, actor: int) -> None:
+        with self.cond:
+            self.acks[actor] = self.acks.get(actor, 0) + 1
+            self.cond.notify_all()
+
+    def await_ack(self, actor: int, timeout: float) -> bool:
+        with self.cond:
+            if not self.cond.wait_for(lambda: self.stopped or self.acks.get(actor, 0) > 0, timeout):
+                return False
+            if self.acks.get(actor, 0) == 0:  # stopped
+                return False
+            self.acks[actor] -= 1
+            return True
 
     def stop(self) -> None:
         with self.cond:
@@ -130,6 +145,15 @@ class RayTransport:
         if weights is not None:
             network.load_state_dict(weights)
         return version
+
+    def ack(self, actor: int) -> None:
+        self.hub.ack.remote(int(actor))  # fire and forget: the actor's await_ack is what waits
+
+    def await_ack(self, actor: int, timeout: float) -> bool:
+        ok = _ray().get(self.hub.await_ack.remote(int(actor), timeout))
+        if not ok:
+            self._stopped = _ray().get(self.hub.is_stopped.remote())
+        return ok
 
     def env_steps(self) -> int:
         return self._env_steps

@@ -9,6 +9,10 @@ data. The interface is small, Acme/Reverb-shaped:
 * ``publish(network, version, env_steps)`` - the learner publishes weights *and* the normalizer's
   statistics (buffers of the network) under a version number (its update count);
 * ``fetch(network, have)`` - an actor copies them if the version is newer than ``have``;
+* ``ack(actor)`` - the learner says that one more chunk of ``actor`` is in the replay;
+  ``await_ack(actor, timeout)`` - the actor waits for that before it acts its next chunk, so that it
+  never acts ahead of the learner with weights that will be a chunk older by the time they count
+  (the weight lag stays within one sync period and one chunk of updates per actor);
 * ``env_steps()`` / ``set_env_steps(n)`` - the global env-step count the learner has inserted (the actors'
   epsilon schedule);
 * ``stop()`` / ``stopped()`` - shutdown.
@@ -90,6 +94,8 @@ class Transport(Protocol):
     def get_chunk(self, timeout: float) -> Chunk | None: ...
     def publish(self, network: nn.Module, version: int, env_steps: int) -> None: ...
     def fetch(self, network: nn.Module, have: int) -> int: ...
+    def ack(self, actor: int) -> None: ...
+    def await_ack(self, actor: int, timeout: float) -> bool: ...
     def env_steps(self) -> int: ...
     def set_env_steps(self, env_steps: int) -> None: ...
     def stop(self) -> None: ...
@@ -107,13 +113,16 @@ class MultiprocessingTransport:
     Args:
         network: a network of the learner's architecture; a CPU copy of it is put in shared memory.
         queue_size: chunks that may wait for the learner; a full queue blocks the actors (back-pressure).
+        actors: how many actors will acknowledge chunks (one semaphore each).
 
     Picklable into spawned actor processes (queue, lock, values and shared tensors travel by handle).
     """
 
-    def __init__(self, network: nn.Module, queue_size: int = 2):
+    def __init__(self, network: nn.Module, queue_size: int = 2, actors: int = 1):
         if queue_size < 1:
             raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        if actors < 1:
+            raise ValueError(f"actors must be >= 1, got {actors}")
         ctx = spawn_context()
         self.shared = copy.deepcopy(network).cpu().requires_grad_(False).share_memory()
         self.queue = ctx.Queue(maxsize=queue_size)
@@ -121,6 +130,7 @@ class MultiprocessingTransport:
         self.version = ctx.Value("q", -1, lock=False)  # read without the lock: a stale read only delays a fetch
         self.inserted = ctx.Value("q", 0, lock=False)
         self._stop = ctx.Event()
+        self.acks = [ctx.Semaphore(0) for _ in range(actors)]  # one release per chunk inserted
 
     def put_chunk(self, chunk: Chunk, timeout: float) -> bool:
         try:
@@ -151,6 +161,12 @@ class MultiprocessingTransport:
         with self.lock:
             network.load_state_dict(self.shared.state_dict())
             return int(self.version.value)
+
+    def ack(self, actor: int) -> None:
+        self.acks[actor].release()
+
+    def await_ack(self, actor: int, timeout: float) -> bool:
+        return self.acks[actor].acquire(timeout=timeout)
 
     def env_steps(self) -> int:
         return int(self.inserted.value)
