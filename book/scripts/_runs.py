@@ -16,3 +16,15 @@ def run_jobs(run_one: Callable[[Any], dict], jobs: list, n_jobs: int) -> list[di
 def machine(n_jobs: int) -> str:
     """How the runs shared the machine, for a result file."""
     return f"1 torch thread per run, {n_jobs} runs at a time, {mp.cpu_count()} CPUs"
+
+
+def solve_record(history: dict, solve: float) -> dict:
+    """From a run's history: its evaluation curve, the first evaluation >= ``solve`` (env steps, None if never)
+    and the share of the evaluations from that one on that stayed >= ``solve`` (None if never solved)."""
+    steps = list(history.get("eval/step", []))
+    means = [float(x) for x in history.get("eval/mean_return", [])]
+    first = next((i for i, r in enumerate(means) if r >= solve), None)
+    return {"eval_steps": steps, "eval_means": [round(x, 1) for x in means],
+            "steps_to_solve": None if first is None else steps[first],
+            "share_after_solve": None if first is None else round(sum(r >= solve for r in means[first:])
+                                                                  / len(means[first:]), 3)}

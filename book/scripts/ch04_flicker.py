@@ -43,7 +43,7 @@ import torch
 from rdqn_core import FLICKER_CARTPOLE_ID, TrainConfig, evaluate, train
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
-from _runs import machine, run_jobs  # noqa: E402
+from _runs import machine, run_jobs, solve_record  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch04_flicker.json"
@@ -85,19 +85,13 @@ def run_one(job: tuple[str, TrainConfig, int]) -> dict:
     torch.set_num_threads(1)
     start = time.perf_counter()
     result = train(cfg)
-    evals = [float(x) for x in result.history.get("eval/mean_return", [])]
-    first = next((i for i, r in enumerate(evals) if r >= SOLVE), None)
     final = {}
     for p in TEST_PS:
         env_id, kwargs = test_env(method, p)
         returns = evaluate(result.agent, env_id, final_episodes, seed=700_000 + 1_000 * cfg.seed, env_kwargs=kwargs)
         final[str(p)] = round(float(returns.mean()), 1)
     s = result.summary
-    share = None if first is None else round(float(np.mean(np.array(evals[first:]) >= SOLVE)), 3)
-    record = {"method": method, "seed": cfg.seed, "eval_steps": result.history.get("eval/step", []),
-              "eval_means": [round(x, 1) for x in evals],
-              "steps_to_solve": None if first is None else result.history["eval/step"][first],
-              "share_after_solve": share,
+    record = {"method": method, "seed": cfg.seed, **solve_record(result.history, SOLVE),
               "final": final, "env_steps": s["env_steps"], "updates": s["updates"],
               "train_seconds": round(s["wall_seconds"] - s["eval_seconds"], 1),
               "td_terms_per_update": cfg.batch_size * cfg.seq_len, "config": dataclasses.asdict(cfg)}
