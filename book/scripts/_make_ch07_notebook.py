@@ -500,12 +500,14 @@ glue("amdahl_within", f"{within} of {len(amdahl_rows)}", display=False)
 cart_rows = [r for r in held_rows if r["env"] == "cartpole"]
 lag_one = max(r["weight_lag_max"] for r in cart_rows if r["actors"] == 1)
 lag_two = max(r["weight_lag_max"] for r in cart_rows if r["actors"] == 2)
-chunk_updates = 16 * 4 * 0.5  # chunk_len x num_envs x R of the CartPole runs
-bound_one = 20 + chunk_updates  # sync_every + one chunk
+defaults = TrainConfig()  # the scaling runs keep chunk_len, num_envs and sync_every
+cart_ratio = cart_rows[0]["updates_per_step"]
+chunk_updates = defaults.chunk_len * defaults.num_envs * cart_ratio
+bound_one = defaults.sync_every + chunk_updates  # sync_every + one chunk
 assert lag_one <= bound_one, (lag_one, bound_one)  # the handshake's bound
 glue("lag_max_one", lag_one, display=False)
 glue("lag_max_two", lag_two, display=False)
-glue("lag_bound_two", 20 - 1 + 2 * (chunk_updates + 1), display=False)
+glue("lag_bound_two", defaults.sync_every - 1 + 2 * (chunk_updates + 1), display=False)
 glue("grad_diff_file", results["ddp"]["max_abs_grad_diff"], display=False)
 ray_run = results["ray"].get("run") or {}
 ray_ratio = ray_run.get("updates_per_step_measured", float("nan"))
