@@ -18,6 +18,12 @@
 * :func:`win_rate`: games won with a Wilson 95% interval (statsmodels).
 * :func:`auroc` and :func:`expected_calibration_error`: how well predicted mine probabilities
   (e.g. a gamma-0 DQN's ``(1 - Q) / 2``) rank and match what was under the cells.
+* The memory variant (``rdqn/MinesweeperMemory-v0``, which shows only the count under the cell
+  just opened): players that differ in what they remember of their clicks,
+  :func:`uniform_clicker` (nothing), :func:`fresh_cell_clicker` (where it clicked, not what it
+  saw) and :func:`perfect_memory_player` (everything: it rebuilds the board with
+  :func:`memory_view` and plays :func:`greedy_player`), and :func:`play_memory_env`, which scores
+  any of them on the environment's own reward scale.
 
 numpy (statsmodels for the interval, scipy for the rank statistic); no torch.
 """
@@ -29,10 +35,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..envs.minesweeper import UNOPENED, MinesweeperGame, check_board, neighbour_counts
+from ..envs.minesweeper import UNOPENED, MinesweeperGame, MinesweeperMemoryEnv, check_board, neighbour_counts
 
 __all__ = ["mine_probabilities", "brute_force_probabilities", "random_player", "logic_player", "greedy_player",
-           "play_game", "win_rate", "PLAYERS", "auroc", "expected_calibration_error"]
+           "play_game", "win_rate", "PLAYERS", "auroc", "expected_calibration_error", "memory_view",
+           "uniform_clicker", "fresh_cell_clicker", "perfect_memory_player", "MEMORY_PLAYERS", "play_memory_env", "WASTED"]
 
 Player = Callable[[np.ndarray, int, np.random.Generator], tuple[int, int]]
 
@@ -309,3 +316,97 @@ def expected_calibration_error(probabilities, outcomes, bins: int = 10) -> float
         if inside.any():
             error += inside.mean() * abs(y[inside].mean() - p[inside].mean())
     return float(error)
+
+
+# ------------------------------------------------------------------ the memory variant (Chapter 8)
+WASTED = -1
+"""The count recorded in a memory player's history for a click that changed nothing (an opened cell)."""
+
+MemoryPlayer = Callable[[list[tuple[int, int]], tuple[int, int], int, np.random.Generator], int]
+"""``player(history, shape, mines, rng) -> cell index``; ``history`` is every (cell, count) pair of the game so far,
+oldest first (count ``WASTED`` for an opened cell), ``shape`` is ``(rows, cols)``. What a player ignores of its
+history is what it does not remember."""
+
+
+def memory_view(history: list[tuple[int, int]], rows: int, cols: int) -> np.ndarray:
+    """The board a player with perfect memory knows: ``-1`` where never opened, else the count seen there.
+
+    Without flood reveal a safe click opens exactly the clicked cell, so the (cell, count) pairs of a
+    game rebuild its :attr:`~rdqn_core.envs.minesweeper.MinesweeperGame.view` exactly. Raises
+    ``ValueError`` on a cell outside the board or a count outside 0..8 (``WASTED`` entries are skipped).
+    """
+    view = np.full((rows, cols), UNOPENED, np.int8)
+    for cell, count in history:
+        if not 0 <= int(cell) < rows * cols:
+            raise ValueError(f"cell {cell} is outside a {rows}x{cols} board (cells 0..{rows * cols - 1})")
+        if count == WASTED:
+            continue
+        if not 0 <= int(count) <= 8:
+            raise ValueError(f"count {count} of cell {cell} is not a Minesweeper number 0..8 (or WASTED = -1)")
+        view[divmod(int(cell), cols)] = count
+    return view
+
+
+def uniform_clicker(history: list[tuple[int, int]], shape: tuple[int, int], mines: int,
+                    rng: np.random.Generator) -> int:
+    """Remembers nothing: any cell of the board, opened or not, uniformly."""
+    return int(rng.integers(shape[0] * shape[1]))
+
+
+def fresh_cell_clicker(history: list[tuple[int, int]], shape: tuple[int, int], mines: int,
+                       rng: np.random.Generator) -> int:
+    """Remembers where it clicked, not what it saw: a uniformly random cell it has not clicked yet."""
+    clicked = {int(cell) for cell, _ in history}
+    fresh = [cell for cell in range(shape[0] * shape[1]) if cell not in clicked]
+    return int(fresh[rng.integers(len(fresh))])
+
+
+def perfect_memory_player(history: list[tuple[int, int]], shape: tuple[int, int], mines: int,
+                          rng: np.random.Generator) -> int:
+    """Remembers every click and count: rebuilds the board (:func:`memory_view`) and clicks the cell of lowest
+    exact mine probability (:func:`greedy_player`; the first click, with nothing open, is the top-left corner)."""
+    view = memory_view(history, *shape)
+    r, c = greedy_player(view, mines, rng)
+    return r * shape[1] + c
+
+
+MEMORY_PLAYERS: dict[str, MemoryPlayer] = {"random": uniform_clicker, "remembers where": fresh_cell_clicker,
+                                           "perfect memory": perfect_memory_player}
+"""The reference players of the memory variant, by what they remember."""
+
+
+def play_memory_env(player: MemoryPlayer | str, episodes: int, seed: int = 0, rows: int = 4, cols: int = 4,
+                    mines: int = 2, first_click: str = "safe") -> dict[str, np.ndarray]:
+    """Play ``episodes`` games of :class:`~rdqn_core.envs.minesweeper.MinesweeperMemoryEnv` with a memory player.
+
+    Episode ``i`` resets the environment with seed ``seed + i`` (the seeds :func:`~rdqn_core.trainer.evaluate`
+    gives a vector of ``episodes`` environments); the player's own random choices come from
+    ``np.random.default_rng(seed)``. The player sees only what an agent sees: its clicks and the count each showed.
+
+    Returns:
+        ``{"returns", "wins", "lengths"}``, arrays of ``episodes`` entries: the episode return on the environment's
+        scale (``+1/L`` per safe cell, ``-0.5 - 1/L`` for a mine, ``-1/L`` per wasted click; 1.0 is a win without
+        a wasted click), whether the game was won, and its number of clicks.
+    """
+    if isinstance(player, str):
+        if player not in MEMORY_PLAYERS:
+            raise ValueError(f"unknown memory player {player!r}; choose one of {', '.join(MEMORY_PLAYERS)}")
+        player = MEMORY_PLAYERS[player]
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
+    env = MinesweeperMemoryEnv(rows, cols, mines, first_click)
+    rng = np.random.default_rng(seed)
+    returns, wins, lengths = np.zeros(episodes), np.zeros(episodes, bool), np.zeros(episodes, np.int64)
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        history: list[tuple[int, int]] = []
+        done = False
+        while not done:
+            cell = player(history, (rows, cols), mines, rng)
+            obs, reward, terminated, truncated, info = env.step(cell)
+            counts = obs[:9]  # one-hot count of the opened cell; all zero for a wasted click (or a mine)
+            history.append((cell, int(counts.argmax()) if counts.any() else WASTED))
+            returns[episode] += reward
+            done = terminated or truncated
+        wins[episode], lengths[episode] = info["won"], len(history)
+    return {"returns": returns, "wins": wins, "lengths": lengths}
