@@ -332,7 +332,7 @@ def memory_view(history: list[tuple[int, int]], rows: int, cols: int) -> np.ndar
     """The board a player with perfect memory knows: ``-1`` where never opened, else the count seen there.
 
     Without flood reveal a safe click opens exactly the clicked cell, so the (cell, count) pairs of a
-    game rebuild its :attr:`~rdqn_core.envs.minesweeper.MinesweeperGame.view` exactly. Raises
+    game rebuild its ``MinesweeperGame.view`` exactly. Raises
     ``ValueError`` on a cell outside the board or a count outside 0..8 (``WASTED`` entries are skipped).
     """
     view = np.full((rows, cols), UNOPENED, np.int8)
