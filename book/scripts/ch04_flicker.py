@@ -43,7 +43,7 @@ import torch
 from rdqn_core import FLICKER_CARTPOLE_ID, TrainConfig, evaluate, train
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
-from _runs import machine, run_jobs, solve_record  # noqa: E402
+from _runs import bootstrap_ci, machine, run_jobs, solve_record  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch04_flicker.json"
@@ -101,19 +101,6 @@ def run_one(job: tuple[str, TrainConfig, int]) -> dict:
 
 
 # ------------------------------------------------------------------ reading the file (the page uses these)
-def bootstrap_ci(values: Any, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over seeds (``scipy.stats.bootstrap``); with as few seeds as
-    here it shows the spread, it is not a test."""
-    from scipy.stats import bootstrap
-
-    values = np.asarray(values, float)
-    if np.ptp(values) == 0:  # every seed the same: the interval is that value
-        return float(values[0]), float(values[0])
-    ci = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=10_000, method="percentile",
-                   rng=np.random.default_rng(0)).confidence_interval
-    return float(ci.low), float(ci.high)
-
-
 def summarize(data: dict) -> dict[str, dict]:
     """Per method: final returns per seed at every test probability, their mean and interval, when it solved."""
     out = {}

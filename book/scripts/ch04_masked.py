@@ -43,8 +43,7 @@ import torch
 from rdqn_core import MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID, TrainConfig, evaluate, train
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
-from _runs import machine, run_jobs, solve_record  # noqa: E402
-from ch04_flicker import bootstrap_ci  # noqa: E402
+from _runs import bootstrap_ci, machine, run_jobs, solve_record  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch04_masked.json"

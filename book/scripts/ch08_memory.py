@@ -46,7 +46,7 @@ from rdqn_core import MINESWEEPER_MEMORY_ID, Rollout, TrainConfig, make_vector_e
 from rdqn_core.instruments.minesweeper import MEMORY_PLAYERS, play_memory_env
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
-from _runs import machine, run_jobs  # noqa: E402
+from _runs import bootstrap_ci, machine, run_jobs  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch08_memory.json"
@@ -76,18 +76,6 @@ def configs(budget: int = BUDGET) -> dict[str, TrainConfig]:
         "dqn_stack4": dataclasses.replace(drqn, env_id=STACKED_ENV, env_kwargs={**BOARD, "k": STACK}, **dqn),
         "dqn_memoryless": dataclasses.replace(drqn, **dqn),
     }
-
-
-def bootstrap_ci(values, confidence: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean (``scipy.stats.bootstrap``, 10,000 resamples, fixed seed)."""
-    from scipy.stats import bootstrap
-
-    values = np.asarray(values, float)
-    if np.ptp(values) == 0:  # all the same: the interval is that value
-        return float(values[0]), float(values[0])
-    ci = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=10_000, method="percentile",
-                   rng=np.random.default_rng(0)).confidence_interval
-    return float(ci.low), float(ci.high)
 
 
 def greedy_games(network: torch.nn.Module, cfg: TrainConfig, episodes: int, seed: int) -> dict[str, np.ndarray]:
