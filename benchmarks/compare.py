@@ -46,7 +46,8 @@ def _rdqn_run(method: str, seed: int, args) -> dict:
     common = dict(seed=seed, total_steps=args.budget, eval_every=args.eval_every, eval_episodes=args.eval_episodes,
                   progress=False, torch_threads=args.threads)
     if method in ("drqn", "drqn_actors"):
-        cfg = TrainConfig(env_id=MASKED_CARTPOLE_ID, actors=int(method == "drqn_actors"), **common)
+        cfg = TrainConfig(**{**args.drqn_overrides, **common, "env_id": MASKED_CARTPOLE_ID,
+                             "actors": int(method == "drqn_actors")})
     else:
         env_id = MASKED_CARTPOLE_ID if method == "dqn_masked" else "CartPole-v1"
         cfg = TrainConfig.memoryless(env_id=env_id, **common)
@@ -180,6 +181,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads in every run")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one process each)")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--drqn-overrides", type=json.loads, default={}, metavar="JSON",
+                        help="TrainConfig fields that replace the package defaults in the DRQN methods (a "
+                             "candidate's defaults, measured before adopting them)")
     parser.add_argument("--out", default=None, help="write raw results as JSON here (and OUT.partial.jsonl as runs end)")
     parser.add_argument("--table-from", default=None, help="only print the table of a results .json or .partial.jsonl")
     args = parser.parse_args()

@@ -20,10 +20,12 @@ page's own checks to each:
 Usage (from the repository root; one torch thread per run)::
 
     python book/scripts/ch04_page_agent.py --seeds 20 --jobs 2
+    python book/scripts/ch04_page_agent.py --seeds 20 --overrides '{"seq_len": 16, "burn_in": 8}'
 """
 from __future__ import annotations
 
 import argparse
+import json
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -33,13 +35,13 @@ import numpy as np
 PAGE_OVERRIDES = dict(total_steps=30_000, eval_every=1_000, eval_episodes=10, solve_threshold=475.0)
 
 
-def check_seed(seed: int) -> dict:
+def check_seed(seed: int, overrides: dict | None = None) -> dict:
     import torch
 
     torch.set_num_threads(1)
     from rdqn_core import MASKED_CARTPOLE_ID, TrainConfig, linear_probe_r2, q_discrepancy, trace_episode, train
 
-    config = TrainConfig(progress=False, torch_threads=1, seed=seed, **PAGE_OVERRIDES)
+    config = TrainConfig(**{**dict(progress=False, torch_threads=1), **(overrides or {}), **PAGE_OVERRIDES, "seed": seed})
     result = train(config)
     net = result.agent.online
     record = dict(seed=seed, solved=result.summary["solved"], steps=result.summary["env_steps"],
@@ -91,6 +93,9 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed-list", default=None, help="comma-separated seeds instead of --seeds/--first-seed")
+    parser.add_argument("--overrides", type=json.loads, default={}, metavar="JSON",
+                        help="TrainConfig fields that replace the package defaults (a candidate's defaults, "
+                             "measured before adopting them), e.g. '{\"seq_len\": 16}'")
     args = parser.parse_args()
     seeds = ([int(x) for x in args.seed_list.split(",")] if args.seed_list
              else list(range(args.first_seed, args.first_seed + args.seeds)))
@@ -99,7 +104,7 @@ def main() -> None:
     records = []
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         # rows print as seeds finish (in seed order), so a long run shows its progress
-        for r in pool.map(check_seed, seeds):
+        for r in pool.map(check_seed, seeds, [args.overrides] * len(seeds)):
             records.append(r)
             print(f"{r['seed']:>4}  {str(r['solved']):>6}  {r['steps']:>9,}  {r['best']:>5.0f}  "
                   f"{str(r['asserts_ok']):>7}  {str(r['r2_memory']):>12}  {str(r['probe_ok']):>5}  "
