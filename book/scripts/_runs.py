@@ -17,7 +17,8 @@ def run_jobs(run_one: Callable[[Any], dict], jobs: list, n_jobs: int) -> list[di
 
 def machine(n_jobs: int) -> str:
     """How the runs shared the machine, for a result file."""
-    return f"1 torch thread per run, {n_jobs} runs at a time, {mp.cpu_count()} CPUs"
+    at_a_time = "one run at a time" if n_jobs == 1 else f"{n_jobs} runs at a time"
+    return f"1 torch thread per run, {at_a_time}, {mp.cpu_count()} CPUs"
 
 
 def solve_record(history: dict, solve: float) -> dict:
