@@ -37,3 +37,15 @@ def test_the_committed_file_has_what_the_page_reads():
     player = next(r["player"] for r in data["angle"] if r["variant"] == "DRQN" and r["seed"] == 0)
     assert len(player["angles"]) == 200 and len(player["torques"]) == 200
     assert data["final_episodes"] >= 100
+    assert set(data["commands"]) == set(data["wall_seconds"]) == set(module.GROUPS)  # provenance per group
+
+
+def test_rerunning_one_group_keeps_the_other_groups_commands(quick_file, tmp_path):
+    out = tmp_path / "partial.json"
+    out.write_text(quick_file.read_text())
+    module = load_script_module(SCRIPT)
+    module.main(["--quick", "--jobs", "1", "--only", "reacher", "--out", str(out)])
+    before, after = json.loads(quick_file.read_text()), json.loads(out.read_text())
+    assert "command" not in after and "--only reacher" in after["commands"]["reacher"]
+    assert {g: c for g, c in after["commands"].items() if g != "reacher"} == {
+        g: c for g, c in before["commands"].items() if g != "reacher"}

@@ -43,6 +43,7 @@ from rdqn_core.rollout import Rollout
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch06_results.json"
+SCRIPT_PATH = "book/scripts/ch06_experiments.py"  # as a command run from the repository root
 GROUPS = ("ksweep", "kbest", "angle", "noisy", "noisy_wide", "noisy_long", "noisy_100k", "reacher")
 SEEDS = (0, 1, 2)
 FINAL_EPISODES = 100
@@ -174,8 +175,11 @@ def main(argv: list[str] | None = None) -> None:
         data[group] = [r for r in records if r["group"] == group]
     data.update(quick=args.quick, final_episodes=FINAL_EPISODES, seeds=list(SEEDS[:1] if args.quick else SEEDS),
                 machine=f"{torch.get_num_threads()} torch threads per run, {args.jobs} runs at a time, "
-                        f"{mp.cpu_count()} CPUs", command=" ".join(["python", *sys.argv]))
-    for group in only:  # wall seconds of the invocation that ran the group (several groups share one)
+                        f"{mp.cpu_count()} CPUs")
+    data.pop("command", None)  # one field for the whole file was wrong once groups were rerun separately
+    for group in only:  # the invocation that ran the group and its wall seconds (several groups share one)
+        data.setdefault("commands", {})[group] = " ".join(["python", sys.argv[0] if argv is None else SCRIPT_PATH,
+                                                            *(sys.argv[1:] if argv is None else argv)])
         data.setdefault("wall_seconds", {})[group] = round(time.perf_counter() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1))
