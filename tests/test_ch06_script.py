@@ -40,6 +40,7 @@ def test_the_committed_file_has_what_the_page_reads():
     assert set(data["commands"]) == set(data["wall_seconds"]) == set(module.GROUPS)  # provenance per group
 
 
+@pytest.mark.slow
 def test_rerunning_one_group_keeps_the_other_groups_commands(quick_file, tmp_path):
     out = tmp_path / "partial.json"
     out.write_text(quick_file.read_text())

@@ -41,7 +41,8 @@ def check_seed(seed: int, overrides: dict | None = None) -> dict:
     torch.set_num_threads(1)
     from rdqn_core import MASKED_CARTPOLE_ID, TrainConfig, linear_probe_r2, q_discrepancy, trace_episode, train
 
-    config = TrainConfig(**{**dict(progress=False, torch_threads=1), **(overrides or {}), **PAGE_OVERRIDES, "seed": seed})
+    config = TrainConfig(**{"progress": False, "torch_threads": 1, **(overrides or {}), **PAGE_OVERRIDES,
+                            "seed": seed})
     result = train(config)
     net = result.agent.online
     record = dict(seed=seed, solved=result.summary["solved"], steps=result.summary["env_steps"],

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing as mp
 import pathlib
 import sys
 import time
@@ -37,7 +36,7 @@ import torch
 from rdqn_core import TrainConfig, evaluate, train
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
-from _runs import run_jobs  # noqa: E402
+from _runs import machine, run_jobs  # noqa: E402
 from rdqn_core.envs import ANGLE_PENDULUM_ID, NOISY_ANGLE_PENDULUM_ID, PLANAR_REACHER_ID, make_vector_env
 from rdqn_core.rollout import Rollout
 
@@ -174,12 +173,11 @@ def main(argv: list[str] | None = None) -> None:
     for group in only:
         data[group] = [r for r in records if r["group"] == group]
     data.update(quick=args.quick, final_episodes=FINAL_EPISODES, seeds=list(SEEDS[:1] if args.quick else SEEDS),
-                machine=f"{torch.get_num_threads()} torch threads per run, {args.jobs} runs at a time, "
-                        f"{mp.cpu_count()} CPUs")
+                machine=machine(args.jobs))
     data.pop("command", None)  # one field for the whole file was wrong once groups were rerun separately
+    command = " ".join(["python", SCRIPT_PATH, *(sys.argv[1:] if argv is None else argv)])
     for group in only:  # the invocation that ran the group and its wall seconds (several groups share one)
-        data.setdefault("commands", {})[group] = " ".join(["python", sys.argv[0] if argv is None else SCRIPT_PATH,
-                                                            *(sys.argv[1:] if argv is None else argv)])
+        data.setdefault("commands", {})[group] = command
         data.setdefault("wall_seconds", {})[group] = round(time.perf_counter() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(data, indent=1))
