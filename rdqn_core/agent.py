@@ -51,11 +51,11 @@ def learning_rate_at(step: int, config: TrainConfig) -> float:
     return epsilon_at(step, config.learning_rate, config.lr_end, config.lr_decay_steps)
 
 
-def _adam(params, lr: float) -> torch.optim.Optimizer:
+def _adam(params, lr: float, eps: float) -> torch.optim.Optimizer:
     try:  # the fused kernel exists on CPU from torch 2.4 on
-        return torch.optim.Adam(params, lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, eps=eps, fused=True)
     except (RuntimeError, TypeError):  # pragma: no cover - older torch
-        return torch.optim.Adam(params, lr=lr, foreach=True)
+        return torch.optim.Adam(params, lr=lr, eps=eps, foreach=True)
 
 
 class QAgent:
@@ -73,7 +73,7 @@ class QAgent:
         self.target = copy.deepcopy(self.online).requires_grad_(False)
         # one normalizer for both networks: the target sees observations exactly as the online net does
         self.target.normalizer = self.online.normalizer
-        self.optimizer = _adam(self.online.parameters(), config.learning_rate)
+        self.optimizer = _adam(self.online.parameters(), config.learning_rate, config.adam_eps)
         self.n_actions = network.n_actions
         self.updates = 0
         self.priorities: Tensor | None = None  # (B,) new priorities of the last update's windows

@@ -72,6 +72,9 @@ class TrainConfig:
                                         "et al., 2016: 0.9; 0: plain Q-learning)", low=0.0, high=0.99)
     loss: str = _f("huber", "TD loss", choices=LOSSES)
     learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
+    adam_eps: float = _f(1e-8, "Adam's epsilon, added to the root of the second-moment estimate: larger values damp "
+                              "the steps Adam takes on tiny gradients (torch: 1e-8; R2D2: 1e-3; Dopamine's "
+                              "DQN: 0.01/32)", low=0.0, low_open=True)
     lr_end: float | None = _f(1e-4, "anneal the learning rate linearly to this over lr_decay_steps env steps, "
                                     "then keep it (none: constant)", low=0.0, none_ok=True)
     lr_decay_steps: int = _f(30_000, "environment steps over which the learning rate falls to lr_end", low=0)

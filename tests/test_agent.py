@@ -279,6 +279,21 @@ def test_hard_target_sync_copies_every_period():
             assert same(target, initial_target), f"target must not move before the first sync (update {u})"
 
 
+@pytest.mark.parametrize("adam_eps", [1e-8, 1e-2])
+def test_first_adam_step_uses_the_configured_epsilon(adam_eps):
+    """Adam's first step moves each weight by lr * g / (|g| + eps): eps damps the small gradients."""
+    agent, batches = _agent_and_batches(small_config("lstm", adam_eps=adam_eps, learning_rate=1e-3), 1)
+    before = [p.detach().clone() for p in agent.online.parameters()]
+    agent.update(batches[0])
+    lr = agent.config.learning_rate
+    for old, p in zip(before, agent.online.parameters()):
+        g = p.grad
+        expected = old - lr * g / (g.abs() + adam_eps)
+        assert torch.allclose(p.detach(), expected, rtol=0, atol=1e-7)
+    small = [p.grad.abs() < 1e-3 for p in agent.online.parameters()]
+    assert any(m.any() for m in small), "the batch must produce some gradients below 1e-3"
+
+
 def test_polyak_sync_every_update():
     agent, batches = _agent_and_batches(small_config("gru", target_tau=0.1, target_update_period=1), 2)
     for batch in batches:
