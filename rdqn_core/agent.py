@@ -27,7 +27,8 @@ from torch import Tensor, nn
 from .config import TrainConfig
 from .rollout import act_epsilon_greedy
 from .losses import (advantage_learning_targets, branch_values, branching_bootstrap, branching_q_taken,
-                     double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss)
+                     double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss,
+                     value_rescale, value_rescale_inverse)
 from .types import RecurrentState, SequenceBatch
 
 __all__ = ["QAgent", "epsilon_at", "learning_rate_at"]
@@ -146,7 +147,10 @@ class QAgent:
                 parts = n_step_return_parts(batch.rewards, batch.terminated, batch.truncated, batch.valid,
                                             cfg.gamma, cfg.n_steps)
             parts = type(parts)(parts.sums[trained], parts.discounts[trained], (parts.index[trained] - burn).clamp(min=0))
-            targets = n_step_targets(parts, bootstrap)  # (seq, B)
+            if cfg.value_rescaling:  # R2D2: the network holds h(Q); the return is built in Q's scale
+                targets = value_rescale(n_step_targets(parts, value_rescale_inverse(bootstrap)))
+            else:
+                targets = n_step_targets(parts, bootstrap)  # (seq, B)
             actions = batch.actions[trained]
             if cfg.advantage_learning and branches is None:
                 targets = advantage_learning_targets(targets, q_target[:seq], actions, cfg.advantage_learning)

@@ -70,6 +70,9 @@ class TrainConfig:
     advantage_learning: float = _f(0.0, "advantage learning: lower each target by this times the target net's "
                                         "action gap at o_t, widening the gap the greedy choice rests on (Bellemare "
                                         "et al., 2016: 0.9; 0: plain Q-learning)", low=0.0, high=0.99)
+    value_rescaling: bool = _f(False, "learn h(Q) with R2D2's h(x) = sign(x)(sqrt(|x| + 1) - 1) + 1e-3 x, targets "
+                                      "h(sums + discounts * h^-1(bootstrap)): squashes returns near 1/(1 - gamma); "
+                                      "the network's outputs are then h(Q), not Q")
     loss: str = _f("huber", "TD loss", choices=LOSSES)
     learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
     adam_eps: float = _f(1e-8, "Adam's epsilon, added to the root of the second-moment estimate: larger values damp "

@@ -25,7 +25,7 @@ from .types import LOSSES, NStepParts
 
 __all__ = ["n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
            "n_step_td_targets", "advantage_learning_targets", "td_loss", "sequence_priorities",
-           "branch_values", "branching_bootstrap", "branching_q_taken"]
+           "branch_values", "branching_bootstrap", "branching_q_taken", "value_rescale", "value_rescale_inverse"]
 
 
 def _check_window(rewards: Tensor, **others: Tensor) -> tuple[int, int]:
@@ -228,6 +228,31 @@ def n_step_td_targets(
     bootstrap = (max_q_bootstrap(q_next_target) if q_next_online is None
                  else double_q_bootstrap(q_next_target, q_next_online))
     return n_step_targets(parts, bootstrap.float())
+
+
+def value_rescale(x: Tensor, eps: float = 1e-3) -> Tensor:
+    r"""R2D2's value rescaling (Pohlen et al., 2018): :math:`h(x) = \operatorname{sign}(x)(\sqrt{|x| + 1} - 1) + \epsilon x`.
+
+    The network learns :math:`h(Q)` instead of :math:`Q`, and the n-step target becomes
+    :math:`h\big(\text{sums} + \text{discounts}\, h^{-1}(v)\big)`. Large returns are squashed
+    (``h(100) = 9.15``), so targets near ``1 / (1 - gamma)`` no longer dominate the regression;
+    ``h`` is strictly increasing, so the greedy action is the same in either scale. ``eps``
+    (R2D2: 1e-3) keeps ``h`` Lipschitz-invertible; it must be positive.
+    """
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    return torch.sign(x) * (torch.sqrt(x.abs() + 1.0) - 1.0) + eps * x
+
+
+def value_rescale_inverse(y: Tensor, eps: float = 1e-3) -> Tensor:
+    r"""The exact inverse of :func:`value_rescale`:
+    :math:`h^{-1}(y) = \operatorname{sign}(y)\Big(\big(\tfrac{\sqrt{1 + 4\epsilon(|y| + 1 + \epsilon)} - 1}{2\epsilon}\big)^2 - 1\Big)`."""
+    if eps <= 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    c = y.abs() + 1.0 + eps
+    root = 2.0 * c / (torch.sqrt(1.0 + 4.0 * eps * c) + 1.0)  # (sqrt(1 + 4 eps c) - 1) / (2 eps), without the
+    # cancellation that costs float32 about 3e-5 near y = 0
+    return torch.sign(y) * (root * root - 1.0)
 
 
 def advantage_learning_targets(targets: Tensor, q_target_now: Tensor, actions: Tensor, alpha: float) -> Tensor:

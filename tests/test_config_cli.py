@@ -59,7 +59,7 @@ NON_DEFAULT = dict(
     action_head="branching", seed=7, total_steps=1234,
     num_envs=3, cell="gru", hidden_size=16, encoder_sizes=(16, 8), prev_action_input=False, normalize_obs=False,
     obs_norm_steps=500, dueling=True, layer_norm=True, buffer_size=4000, batch_size=8, seq_len=6, burn_in=2,
-    initial_state="zero", n_steps=3, gamma=0.95, double_dqn=False, advantage_learning=0.5, loss="mse", learning_rate=5e-4, adam_eps=1e-3, lr_end=2e-4, lr_decay_steps=20_000,
+    initial_state="zero", n_steps=3, gamma=0.95, double_dqn=False, advantage_learning=0.5, value_rescaling=True, loss="mse", learning_rate=5e-4, adam_eps=1e-3, lr_end=2e-4, lr_decay_steps=20_000,
     max_grad_norm=5.5, target_update_period=10, target_tau=0.5, updates_per_step=0.25, priority_exponent=0.7,
     importance_exponent=0.4, priority_eta=0.5, learning_starts=100,
     actors=2, sync_every=7, chunk_len=5, free_running=True, vector_env="async",

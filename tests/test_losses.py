@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rdqn_core import n_step_td_targets, td_loss
-from rdqn_core.losses import advantage_learning_targets
+from rdqn_core.losses import advantage_learning_targets, value_rescale, value_rescale_inverse
 
 # Three transitions of one episode (B = 1). q_next[t] are the Q-values of observation t + 1.
 REWARDS = torch.tensor([[1.0], [2.0], [3.0]])
@@ -92,3 +92,21 @@ def test_advantage_learning_rejects_alpha_outside_its_range(alpha):
     t = torch.zeros(2, 2)
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\)"):
         advantage_learning_targets(t, torch.zeros(2, 2, 2), torch.zeros(2, 2, dtype=torch.long), alpha)
+
+
+def test_value_rescaling_by_hand_and_its_inverse():
+    # h(x) = sign(x)(sqrt(|x| + 1) - 1) + eps x: h(0) = 0, h(3) = 1 + 3 eps, h(-8) = -2 - 8 eps, h(99) = 9 + 99 eps
+    x = torch.tensor([0.0, 3.0, -8.0, 99.0], dtype=torch.float64)
+    expected = torch.tensor([0.0, 1.003, -2.008, 9.099], dtype=torch.float64)
+    assert torch.allclose(value_rescale(x), expected, rtol=0, atol=1e-12)
+    grid = torch.linspace(-1000, 1000, 2001, dtype=torch.float64)
+    assert torch.allclose(value_rescale_inverse(value_rescale(grid)), grid, rtol=1e-9, atol=1e-9)
+    assert torch.allclose(value_rescale(value_rescale_inverse(grid / 50)), grid / 50, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-3])
+def test_value_rescaling_rejects_a_non_positive_epsilon(eps):
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        value_rescale(torch.zeros(1), eps)
+    with pytest.raises(ValueError, match="eps must be > 0"):
+        value_rescale_inverse(torch.zeros(1), eps)
