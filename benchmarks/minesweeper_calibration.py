@@ -37,8 +37,8 @@ def run_one(job: tuple[str, dict[str, Any], int, int, int]) -> dict[str, Any]:
     name, overrides, seed, games, scored_games = job
     import torch
 
-    from rdqn_core import (MINESWEEPER_ID, MinesweeperGame, TrainConfig, act_epsilon_greedy, auroc, board_tensor,
-                           expected_calibration_error, mine_probabilities, seed_everything, train, win_rate)
+    from rdqn_core import (MINESWEEPER_ID, QNetworkPlayer, TrainConfig, auroc, expected_calibration_error,
+                           forecast_arrays, record_forecast_game, seed_everything, train, win_rate)
 
     seed_everything(seed)
     torch.set_num_threads(1)
@@ -48,28 +48,12 @@ def run_one(job: tuple[str, dict[str, Any], int, int, int]) -> dict[str, Any]:
     net = train(TrainConfig.board(env_id=MINESWEEPER_ID, seed=seed, torch_threads=1, progress=False, device="cpu",
                                   **settings)).agent.online.eval()
     train_seconds = time.perf_counter() - t0
-    act_rng = np.random.default_rng(seed)
-
-    def greedy(view: np.ndarray) -> tuple[int, np.ndarray]:
-        action, _, q = act_epsilon_greedy(net, board_tensor(view).reshape(1, -1), None, np.zeros(1),
-                                          np.full(1, -1), 0.0, act_rng)
-        return int(action[0]), q[0].reshape(view.shape)
-
-    wins = win_rate(lambda view, mines, rng: divmod(greedy(view)[0], COLS), ROWS, COLS, MINES, games=games,
-                    seed=seed)
-    implied, exact, truth = [], [], []
-    for i in range(scored_games):  # the page's positions: its games' seeds, first click at the centre
-        game = MinesweeperGame(ROWS, COLS, MINES, "safe", np.random.default_rng([seed, 8, i]))
-        game.open(ROWS // 2, COLS // 2)
-        while not game.done:
-            view = game.view.copy()
-            action, q = greedy(view)
-            cells = view == -1
-            implied.append(((1 - q) / 2)[cells])
-            exact.append(mine_probabilities(view, MINES)[cells])
-            truth.append(game.mine_map[cells])
-            game.open(*divmod(action, COLS))
-    implied, exact, truth = map(np.concatenate, (implied, exact, truth))
+    player = QNetworkPlayer(net, np.random.default_rng(seed))  # one stream for both, as on the page
+    wins = win_rate(player, ROWS, COLS, MINES, games=games, seed=seed)
+    # the page's positions: its games' seeds, first click at the centre
+    recorded = [record_forecast_game(player, ROWS, COLS, MINES, np.random.default_rng([seed, 8, i]))
+                for i in range(scored_games)]
+    implied, exact, truth = forecast_arrays(recorded)
     return dict(variant=name, seed=seed, train_seconds=round(train_seconds, 1), win_rate=round(wins["rate"], 4),
                 auroc=round(auroc(implied, truth), 4),
                 ece=round(expected_calibration_error(np.clip(implied, 0, 1), truth), 4),

@@ -80,9 +80,10 @@ __all__ += ["RateLimiter", "MultiprocessingTransport", "ShardedReplay", "train_a
 from .envs import (MINESWEEPER_ID, MINESWEEPER_MEMORY_ID, MinesweeperEnv, MinesweeperGame,  # noqa: E402
                    MinesweeperMemoryEnv, board_tensor)
 from .instruments import (PLAYERS, auroc, expected_calibration_error, greedy_player, logic_player, mine_probabilities, play_game,  # noqa: E402
-                          random_player, win_rate)
+                          random_player, win_rate, QNetworkPlayer, record_forecast_game, forecast_arrays)
 from .networks import ConvQNetwork  # noqa: E402
 
 __all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID", "MinesweeperEnv", "MinesweeperGame", "MinesweeperMemoryEnv",
             "board_tensor", "PLAYERS", "greedy_player", "logic_player", "mine_probabilities", "play_game",
-            "random_player", "win_rate", "ConvQNetwork", "auroc", "expected_calibration_error"]
+            "random_player", "win_rate", "ConvQNetwork", "auroc", "expected_calibration_error", "QNetworkPlayer",
+            "record_forecast_game", "forecast_arrays"]

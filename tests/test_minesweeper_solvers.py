@@ -1,10 +1,13 @@
 """Chapter 8's reference players: exact mine probabilities equal brute force; the players behave as documented."""
 import numpy as np
 import pytest
+import torch
 
 from rdqn_core.envs import MinesweeperGame
-from rdqn_core.instruments.minesweeper import (brute_force_probabilities, greedy_player, logic_player,
-                                               mine_probabilities, play_game, random_player, win_rate)
+from rdqn_core.envs.minesweeper import BOARD_CHANNELS
+from rdqn_core.instruments.minesweeper import (QNetworkPlayer, auroc, brute_force_probabilities, forecast_arrays,
+                                               greedy_player, logic_player, mine_probabilities, play_game,
+                                               random_player, record_forecast_game, win_rate)
 
 
 def _views(n, rows, cols, mines, seed):
@@ -99,3 +102,51 @@ def test_expected_calibration_error_by_hand():
         ece([0.5], [1], bins=0)
     with pytest.raises(ValueError, match="as many probabilities as outcomes"):
         ece([0.5, 0.2], [1])
+
+
+class ExactQNetwork(torch.nn.Module):
+    """A stand-in for a trained gamma-0 board network: Q = 1 - 2 P(mine) exactly, masked like ConvQNetwork."""
+
+    is_recurrent = False
+
+    def __init__(self, rows, cols, mines):
+        super().__init__()
+        self.shape, self.mines = (rows, cols), mines
+        self.dummy = torch.nn.Parameter(torch.zeros(1))  # act_epsilon_greedy reads the device from a parameter
+
+    def _views(self, obs):
+        boards = obs.reshape(-1, BOARD_CHANNELS, *self.shape).argmax(1) - 1  # channel 0: unopened (-1)
+        return boards.numpy()
+
+    def forward(self, obs, state=None, episode_starts=None, prev_actions=None):
+        q = [1 - 2 * mine_probabilities(v, self.mines).reshape(-1) for v in self._views(obs)]
+        return torch.as_tensor(np.stack(q), dtype=torch.float32).reshape(*obs.shape[:2], -1), state
+
+    def action_mask(self, obs):
+        return torch.as_tensor(self._views(obs) == -1).reshape(*obs.shape[:2], -1)
+
+
+def test_network_player_with_exact_q_values_forecasts_the_exact_probabilities():
+    rows, cols, mines = 5, 5, 3
+    player = QNetworkPlayer(ExactQNetwork(rows, cols, mines), np.random.default_rng(0))
+    games = [record_forecast_game(player, rows, cols, mines, np.random.default_rng([3, i])) for i in range(20)]
+    for g in games:
+        for s in g["steps"]:
+            assert s["view"][divmod(s["action"], cols)] == -1, "the player clicks unopened cells only"
+            np.testing.assert_allclose(s["implied"], s["exact"], atol=1e-6)
+    implied, exact, truth = forecast_arrays(games)
+    assert implied.shape == exact.shape == truth.shape and truth.dtype == bool
+    assert implied.size == sum(int((s["view"] == -1).sum()) for g in games for s in g["steps"])
+    assert auroc(implied, truth) == pytest.approx(auroc(exact, truth), abs=1e-6)
+    # it plays the lowest-probability cell, so it wins as often as the greedy solver, well above random
+    rate = win_rate(player, rows, cols, mines, games=200, seed=1)["rate"]
+    assert rate > win_rate("random", rows, cols, mines, games=200, seed=1)["rate"] + 0.4
+
+
+def test_network_player_rejects_recurrent_networks_and_empty_records():
+    net = ExactQNetwork(3, 3, 1)
+    net.is_recurrent = True
+    with pytest.raises(ValueError, match="memoryless board networks"):
+        QNetworkPlayer(net, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="no positions to score"):
+        forecast_arrays([])

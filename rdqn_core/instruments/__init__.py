@@ -27,10 +27,11 @@ __all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "l
            "play_market", "sharpe_ratio", "strategy_returns"]
 __all__ += ["vector_env_throughput", "acting_and_update_times", "amdahl_speedup"]  # Chapter 7
 from .minesweeper import (PLAYERS, auroc, brute_force_probabilities, expected_calibration_error, greedy_player, logic_player,  # noqa: E402
-                          mine_probabilities, play_game, random_player, win_rate)
+                          mine_probabilities, play_game, random_player, win_rate, QNetworkPlayer, record_forecast_game,
+                          forecast_arrays)
 
 __all__ += ["PLAYERS", "auroc", "expected_calibration_error", "brute_force_probabilities", "greedy_player", "logic_player", "mine_probabilities",
-            "play_game", "random_player", "win_rate"]  # Chapter 8
+            "play_game", "random_player", "win_rate", "QNetworkPlayer", "record_forecast_game", "forecast_arrays"]  # Chapter 8
 from .control import run_pendulum_controller, swing_up_torque  # noqa: E402
 
 __all__ += ["run_pendulum_controller", "swing_up_torque"]  # Chapter 6

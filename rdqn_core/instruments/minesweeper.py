@@ -18,6 +18,9 @@
 * :func:`win_rate`: games won with a Wilson 95% interval (statsmodels).
 * :func:`auroc` and :func:`expected_calibration_error`: how well predicted mine probabilities
   (e.g. a gamma-0 DQN's ``(1 - Q) / 2``) rank and match what was under the cells.
+* :class:`QNetworkPlayer`, :func:`record_forecast_game` and :func:`forecast_arrays`: a trained
+  board Q-network as a player, and its forecasts beside the exact ones over the games it plays
+  (the only part that needs torch, through the core's acting function, imported when used).
 * The memory variant (``rdqn/MinesweeperMemory-v0``, which shows only the count under the cell
   just opened): players that differ in what they remember of their clicks,
   :func:`uniform_clicker` (nothing), :func:`fresh_cell_clicker` (where it clicked, not what it
@@ -25,7 +28,7 @@
   :func:`memory_view` and plays :func:`greedy_player`), and :func:`play_memory_env`, which scores
   any of them on the environment's own reward scale.
 
-numpy (statsmodels for the interval, scipy for the rank statistic); no torch.
+numpy (statsmodels for the interval, scipy for the rank statistic); torch only for the network player.
 """
 from __future__ import annotations
 
@@ -35,11 +38,13 @@ from typing import Callable
 
 import numpy as np
 
-from ..envs.minesweeper import UNOPENED, MinesweeperGame, MinesweeperMemoryEnv, check_board, neighbour_counts
+from ..envs.minesweeper import (UNOPENED, MinesweeperGame, MinesweeperMemoryEnv, board_tensor, check_board,
+                                neighbour_counts)
 
 __all__ = ["mine_probabilities", "brute_force_probabilities", "random_player", "logic_player", "greedy_player",
            "play_game", "win_rate", "PLAYERS", "auroc", "expected_calibration_error", "memory_view",
-           "uniform_clicker", "fresh_cell_clicker", "perfect_memory_player", "MEMORY_PLAYERS", "play_memory_env", "WASTED"]
+           "uniform_clicker", "fresh_cell_clicker", "perfect_memory_player", "MEMORY_PLAYERS", "play_memory_env", "WASTED",
+           "QNetworkPlayer", "record_forecast_game", "forecast_arrays"]
 
 Player = Callable[[np.ndarray, int, np.random.Generator], tuple[int, int]]
 
@@ -316,6 +321,75 @@ def expected_calibration_error(probabilities, outcomes, bins: int = 10) -> float
         if inside.any():
             error += inside.mean() * abs(y[inside].mean() - p[inside].mean())
     return float(error)
+
+
+# ------------------------------------------------------------------ a Q-network as a player and forecaster
+class QNetworkPlayer:
+    """A memoryless board Q-network (Chapter 8's :class:`~rdqn_core.networks.ConvQNetwork`) as a :data:`Player`.
+
+    It plays the masked greedy action of :func:`~rdqn_core.rollout.act_epsilon_greedy`, so
+    ``win_rate(QNetworkPlayer(net, rng), ...)`` scores it like the reference players, and
+    :meth:`forecast` reads its Q-values as mine probabilities: trained with gamma = 0 on the
+    rewards +1 (safe) and -1 (mine), a cell's Q is ``1 - 2 P(mine)``, so ``(1 - Q) / 2`` is the
+    network's forecast. ``rng`` is handed to the acting function (greedy play draws from it too,
+    so a seeded generator keeps a page's numbers reproducible).
+    """
+
+    def __init__(self, network, rng: np.random.Generator):
+        if getattr(network, "is_recurrent", False):
+            raise ValueError("QNetworkPlayer plays memoryless board networks (cell 'conv' or 'mlp'); a recurrent "
+                             "network needs its memory carried between clicks (use the memory variant's rollout)")
+        self.network, self.rng = network, rng
+
+    def forecast(self, view: np.ndarray) -> tuple[int, np.ndarray]:
+        """The greedy cell index for ``view`` and the implied mine probabilities ``(1 - Q) / 2``, shaped like the board."""
+        from ..rollout import act_epsilon_greedy  # torch: imported only by the one player that needs it
+
+        view = np.asarray(view)
+        if view.ndim != 2:
+            raise ValueError(f"view must be a (rows, cols) board, got shape {view.shape}")
+        no_memory, first, prev = None, np.zeros(1), np.full(1, -1)
+        action, _, q = act_epsilon_greedy(self.network, board_tensor(view).reshape(1, -1), no_memory, first, prev,
+                                          0.0, self.rng)
+        return int(action[0]), (1.0 - q[0].reshape(view.shape)) / 2.0
+
+    def __call__(self, view: np.ndarray, mines: int, rng: np.random.Generator) -> tuple[int, int]:
+        return divmod(self.forecast(view)[0], view.shape[1])
+
+
+def record_forecast_game(player: QNetworkPlayer, rows: int, cols: int, mines: int, rng: np.random.Generator,
+                         first_click: str = "safe") -> dict:
+    """Play one game with ``player`` from the centre and keep every position with both forecasts.
+
+    Returns ``{"steps", "mine_map", "won"}``; each step is ``{"view", "implied", "exact", "action"}``: the
+    board before the click, the network's ``(1 - Q) / 2``, :func:`mine_probabilities` of the same view, and
+    the clicked cell index. Chapter 8 scores and replays these games; its calibration benchmark plays the
+    same ones.
+    """
+    check_board(rows, cols, mines, first_click)
+    game = MinesweeperGame(rows, cols, mines, first_click, rng)
+    game.open(rows // 2, cols // 2)
+    steps = []
+    while not game.done:
+        view = game.view.copy()
+        action, implied = player.forecast(view)
+        steps.append(dict(view=view, implied=implied, exact=mine_probabilities(view, mines), action=action))
+        game.open(*divmod(action, cols))
+    return dict(steps=steps, mine_map=game.mine_map.copy(), won=game.won)
+
+
+def forecast_arrays(games: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(implied, exact, truth)`` over every unopened cell of every position of :func:`record_forecast_game`'s games."""
+    implied, exact, truth = [], [], []
+    for g in games:
+        for s in g["steps"]:
+            cells = s["view"] == UNOPENED
+            implied.append(s["implied"][cells])
+            exact.append(s["exact"][cells])
+            truth.append(g["mine_map"][cells])
+    if not implied:
+        raise ValueError("no positions to score: pass at least one recorded game")
+    return np.concatenate(implied), np.concatenate(exact), np.concatenate(truth)
 
 
 # ------------------------------------------------------------------ the memory variant (Chapter 8)
