@@ -1,7 +1,14 @@
-"""What the experiment scripts in ``book/scripts/`` share: run their jobs, one torch thread each, in spawned workers."""
+"""What the experiment scripts in ``book/scripts/`` share: run their jobs, one torch thread each, in spawned workers;
+and the frame of chapter 4's like-for-like comparisons (``ch04_masked.py``, ``ch04_flicker.py``)."""
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import json
 import multiprocessing as mp
+import pathlib
+import sys
+import time
 from typing import Any, Callable
 
 import numpy as np
@@ -44,3 +51,66 @@ def bootstrap_ci(values: Any, confidence: float = 0.95) -> tuple[float, float]:
     ci = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=10_000, method="percentile",
                    rng=np.random.default_rng(0)).confidence_interval
     return float(ci.low), float(ci.high)
+
+
+# ------------------------------------------------------------------ chapter 4's like-for-like comparisons
+QUICK_NETWORK = dict(eval_every=300, eval_episodes=2, learning_starts=200, hidden_size=16, encoder_sizes=(16,))
+"""What a comparison's ``--quick`` run changes in every agent (CI: the file format, not the result)."""
+
+
+def memoryless_dqn(drqn: Any) -> dict[str, Any]:
+    """Overrides that turn a DRQN configuration into a memoryless DQN fitting the same TD terms per update: a
+    DQN update fits ``batch_size`` one-step windows, the DRQN's ``batch_size * seq_len`` trained steps."""
+    return dict(cell="mlp", seq_len=1, burn_in=0, initial_state="zero", prev_action_input=True,
+                batch_size=drqn.batch_size * drqn.seq_len)
+
+
+def train_and_score(method: str, cfg: Any, solve: float, final: Callable[[Any], Any]) -> tuple[dict, float]:
+    """Train ``cfg`` (one torch thread); return its record (the evaluation curve and solve, see
+    :func:`solve_record`; ``final(agent)`` of the live learner; counts, seconds and the whole configuration)
+    and the seconds the run took in all."""
+    import torch
+
+    from rdqn_core import train
+
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    result = train(cfg)
+    s = result.summary
+    record = {"method": method, "seed": cfg.seed, **solve_record(result.history, solve), "final": final(result.agent),
+              "env_steps": s["env_steps"], "updates": s["updates"],
+              "train_seconds": round(s["wall_seconds"] - s["eval_seconds"], 1),
+              "td_terms_per_update": cfg.batch_size * cfg.seq_len, "config": dataclasses.asdict(cfg)}
+    return record, time.perf_counter() - start
+
+
+def comparison_main(argv: list[str] | None, doc: str, out: pathlib.Path, seeds: int, budget: int,
+                    final_episodes: int, configs: Callable[[int], dict[str, Any]], run_one: Callable[[Any], dict],
+                    **fields: Any) -> tuple[dict, pathlib.Path]:
+    """Command line of a comparison script: every agent of ``configs(budget)`` on every seed (``--quick``: one
+    seed, 600 steps, small networks, 5 final episodes), the recurrent runs first so that the workers finish
+    together; writes the result file (runs, budget, machine, command, time and ``fields``) and returns it."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=pathlib.Path, default=out)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--quick", action="store_true", help="tiny budget and networks, one seed (CI)")
+    args = parser.parse_args(argv)
+    seed_list = [0] if args.quick else list(range(args.seeds))
+    budget = 600 if args.quick else budget
+    final_episodes = 5 if args.quick else final_episodes
+    jobs = []
+    for method, cfg in configs(budget).items():
+        if args.quick:
+            cfg = dataclasses.replace(cfg, **QUICK_NETWORK)
+        jobs += [(method, dataclasses.replace(cfg, seed=seed), final_episodes) for seed in seed_list]
+    jobs.sort(key=lambda job: job[1].cell == "mlp")
+    start = time.perf_counter()
+    records = run_jobs(run_one, jobs, args.jobs)
+    data = {"runs": records, "quick": args.quick, "seeds": seed_list, "budget": budget, **fields,
+            "final_episodes": final_episodes, "machine": machine(args.jobs),
+            "command": " ".join(["python", *sys.argv]), "wall_seconds": round(time.perf_counter() - start, 1),
+            "created": time.strftime("%Y-%m-%d")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=1))
+    return data, args.out

@@ -29,21 +29,18 @@ Chapter 4 loads the result file (``book/data/ch04_flicker.json``) and plots it.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import pathlib
 import sys
 import time
 from typing import Any
 
 import numpy as np
-import torch
 
-from rdqn_core import FLICKER_CARTPOLE_ID, TrainConfig, evaluate, train
+from rdqn_core import FLICKER_CARTPOLE_ID, TrainConfig, evaluate
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
-from _runs import bootstrap_ci, machine, run_jobs, solve_record  # noqa: E402
+from _runs import bootstrap_ci, comparison_main, memoryless_dqn, train_and_score  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch04_flicker.json"
@@ -64,9 +61,7 @@ def configs(budget: int = BUDGET) -> dict[str, TrainConfig]:
     base = TrainConfig(total_steps=budget, eval_every=5_000, eval_episodes=20, torch_threads=1, progress=False,
                        device="cpu")
     drqn = dataclasses.replace(base, env_id=FLICKER_CARTPOLE_ID, env_kwargs={"p": TRAIN_P})
-    # a DQN update fits batch_size one-step windows; the DRQN's fits batch_size * seq_len trained steps
-    dqn = dict(cell="mlp", seq_len=1, burn_in=0, initial_state="zero", prev_action_input=True,
-               batch_size=base.batch_size * base.seq_len)
+    dqn = memoryless_dqn(base)
     return {
         "drqn": drqn,
         "dqn_stack4": dataclasses.replace(base, env_id=STACK, env_kwargs={"k": 4, "p": TRAIN_P}, **dqn),
@@ -82,21 +77,19 @@ def test_env(method: str, p: float) -> tuple[str, dict]:
 
 def run_one(job: tuple[str, TrainConfig, int]) -> dict:
     method, cfg, final_episodes = job
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    result = train(cfg)
-    final = {}
-    for p in TEST_PS:
-        env_id, kwargs = test_env(method, p)
-        returns = evaluate(result.agent, env_id, final_episodes, seed=700_000 + 1_000 * cfg.seed, env_kwargs=kwargs)
-        final[str(p)] = round(float(returns.mean()), 1)
-    s = result.summary
-    record = {"method": method, "seed": cfg.seed, **solve_record(result.history, SOLVE),
-              "final": final, "env_steps": s["env_steps"], "updates": s["updates"],
-              "train_seconds": round(s["wall_seconds"] - s["eval_seconds"], 1),
-              "td_terms_per_update": cfg.batch_size * cfg.seq_len, "config": dataclasses.asdict(cfg)}
-    print(f"{method:15s} seed {cfg.seed}: final@p={TRAIN_P} {final[str(TRAIN_P)]:6.1f}  all {final}  "
-          f"({time.perf_counter() - start:4.0f} s)", flush=True)
+
+    def final(agent) -> dict[str, float]:
+        """The live learner's mean return at every test flicker probability."""
+        means = {}
+        for p in TEST_PS:
+            env_id, kwargs = test_env(method, p)
+            returns = evaluate(agent, env_id, final_episodes, seed=700_000 + 1_000 * cfg.seed, env_kwargs=kwargs)
+            means[str(p)] = round(float(returns.mean()), 1)
+        return means
+
+    record, seconds = train_and_score(method, cfg, SOLVE, final)
+    print(f"{method:15s} seed {cfg.seed}: final@p={TRAIN_P} {record['final'][str(TRAIN_P)]:6.1f}  all "
+          f"{record['final']}  ({seconds:4.0f} s)", flush=True)
     return record
 
 
@@ -141,35 +134,13 @@ def plot_flicker(data: dict, axes: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=pathlib.Path, default=OUT)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--seeds", type=int, default=len(SEEDS))
-    parser.add_argument("--quick", action="store_true", help="tiny budget and networks, one seed (CI)")
-    args = parser.parse_args(argv)
-    seeds = [0] if args.quick else list(range(args.seeds))
-    budget = 600 if args.quick else BUDGET
-    jobs = []
-    for method, cfg in configs(budget).items():
-        if args.quick:
-            cfg = dataclasses.replace(cfg, eval_every=300, eval_episodes=2, learning_starts=200, hidden_size=16,
-                                      encoder_sizes=(16,))
-        jobs += [(method, dataclasses.replace(cfg, seed=seed), 5 if args.quick else FINAL_EPISODES) for seed in seeds]
-    # the slow recurrent runs first, so that the two workers finish together
-    jobs.sort(key=lambda job: job[1].cell == "mlp")
     start = time.perf_counter()
-    records = run_jobs(run_one, jobs, args.jobs)
-    data = {"runs": records, "quick": args.quick, "seeds": seeds, "budget": budget, "train_p": TRAIN_P,
-            "test_ps": list(TEST_PS), "final_episodes": 5 if args.quick else FINAL_EPISODES, "solve": SOLVE,
-            "labels": LABELS, "machine": machine(args.jobs),
-            "command": " ".join(["python", *sys.argv]), "wall_seconds": round(time.perf_counter() - start, 1),
-            "created": time.strftime("%Y-%m-%d")}
+    data, out = comparison_main(argv, __doc__, OUT, len(SEEDS), BUDGET, FINAL_EPISODES, configs, run_one,
+                                train_p=TRAIN_P, test_ps=list(TEST_PS), solve=SOLVE, labels=LABELS)
     for method in METHODS:
-        finals = [r["final"][str(TRAIN_P)] for r in records if r["method"] == method]
+        finals = [r["final"][str(TRAIN_P)] for r in data["runs"] if r["method"] == method]
         print(f"{LABELS[method]:30s} final@p={TRAIN_P}: {finals}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1))
-    print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
+    print(f"wrote {out} in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -29,21 +29,18 @@ Chapter 4 loads the result file (``book/data/ch04_masked.json``) and plots it.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import pathlib
 import sys
 import time
 from typing import Any
 
 import numpy as np
-import torch
 
-from rdqn_core import MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID, TrainConfig, evaluate, train
+from rdqn_core import MASKED_CARTPOLE_ID, STACKED_MASKED_CARTPOLE_ID, TrainConfig, evaluate
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
-from _runs import bootstrap_ci, machine, run_jobs, solve_record  # noqa: E402
+from _runs import bootstrap_ci, comparison_main, memoryless_dqn, train_and_score  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "book" / "data" / "ch04_masked.json"
@@ -57,12 +54,10 @@ LABELS = {"drqn": "DRQN (LSTM)", "dqn_stack4": "DQN, last 4 observations", "dqn_
 
 
 def configs(budget: int = BUDGET) -> dict[str, TrainConfig]:
-    """The four agents (seed 0; the script sets the seed of each run)."""
+    """The agents (seed 0; the script sets the seed of each run)."""
     drqn = TrainConfig(env_id=MASKED_CARTPOLE_ID, total_steps=budget, eval_every=2_500, eval_episodes=20,
                        torch_threads=1, progress=False, device="cpu")
-    # a DQN update fits batch_size one-step windows; the DRQN's fits batch_size * seq_len trained steps
-    dqn = dict(cell="mlp", seq_len=1, burn_in=0, initial_state="zero", prev_action_input=True,
-               batch_size=drqn.batch_size * drqn.seq_len)
+    dqn = memoryless_dqn(drqn)
     return {
         "drqn": drqn,
         "dqn_stack4": dataclasses.replace(drqn, env_id=STACKED_MASKED_CARTPOLE_ID, **dqn),
@@ -74,17 +69,13 @@ def configs(budget: int = BUDGET) -> dict[str, TrainConfig]:
 
 def run_one(job: tuple[str, TrainConfig, int]) -> dict:
     method, cfg, final_episodes = job
-    torch.set_num_threads(1)
-    start = time.perf_counter()
-    result = train(cfg)
-    final = float(evaluate(result.agent, cfg.env_id, final_episodes, seed=700_000 + 1_000 * cfg.seed).mean())
-    s = result.summary
-    record = {"method": method, "seed": cfg.seed, **solve_record(result.history, SOLVE),
-              "final": round(final, 1), "env_steps": s["env_steps"], "updates": s["updates"],
-              "train_seconds": round(s["wall_seconds"] - s["eval_seconds"], 1),
-              "td_terms_per_update": cfg.batch_size * cfg.seq_len, "config": dataclasses.asdict(cfg)}
-    print(f"{method:15s} seed {cfg.seed}: first solve {record['steps_to_solve']}, final {final:6.1f} "
-          f"({time.perf_counter() - start:4.0f} s)", flush=True)
+
+    def final(agent) -> float:
+        return round(float(evaluate(agent, cfg.env_id, final_episodes, seed=700_000 + 1_000 * cfg.seed).mean()), 1)
+
+    record, seconds = train_and_score(method, cfg, SOLVE, final)
+    print(f"{method:15s} seed {cfg.seed}: first solve {record['steps_to_solve']}, final {record['final']:6.1f} "
+          f"({seconds:4.0f} s)", flush=True)
     return record
 
 
@@ -130,34 +121,13 @@ def plot_masked(data: dict, axes: Any, methods: tuple[str, ...] = METHODS[:4]) -
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=pathlib.Path, default=OUT)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--seeds", type=int, default=len(SEEDS))
-    parser.add_argument("--quick", action="store_true", help="tiny budget and networks, one seed (CI)")
-    args = parser.parse_args(argv)
-    seeds = [0] if args.quick else list(range(args.seeds))
-    budget = 600 if args.quick else BUDGET
-    final_episodes = 5 if args.quick else FINAL_EPISODES
-    jobs = []
-    for method, cfg in configs(budget).items():
-        if args.quick:
-            cfg = dataclasses.replace(cfg, eval_every=300, eval_episodes=2, learning_starts=200, hidden_size=16,
-                                      encoder_sizes=(16,))
-        jobs += [(method, dataclasses.replace(cfg, seed=seed), final_episodes) for seed in seeds]
-    jobs.sort(key=lambda job: job[1].cell == "mlp")  # the slow recurrent runs first
     start = time.perf_counter()
-    records = run_jobs(run_one, jobs, args.jobs)
-    data = {"runs": records, "quick": args.quick, "seeds": seeds, "budget": budget, "final_episodes": final_episodes,
-            "solve": SOLVE, "labels": LABELS, "machine": machine(args.jobs),
-            "command": " ".join(["python", *sys.argv]), "wall_seconds": round(time.perf_counter() - start, 1),
-            "created": time.strftime("%Y-%m-%d")}
+    data, out = comparison_main(argv, __doc__, OUT, len(SEEDS), BUDGET, FINAL_EPISODES, configs, run_one,
+                                solve=SOLVE, labels=LABELS)
     for method, s in summarize(data).items():
         print(f"{s['label']:28s} finals {s['finals'].tolist()}  mean {s['mean']:.1f} "
               f"[{s['ci'][0]:.1f}, {s['ci'][1]:.1f}]  solved {s['solved']}/{s['seeds']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1))
-    print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s")
+    print(f"wrote {out} in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":
