@@ -325,7 +325,7 @@ def expected_calibration_error(probabilities, outcomes, bins: int = 10) -> float
 
 # ------------------------------------------------------------------ a Q-network as a player and forecaster
 class QNetworkPlayer:
-    """A memoryless board Q-network (Chapter 8's :class:`~rdqn_core.networks.ConvQNetwork`) as a :data:`Player`.
+    """A memoryless board Q-network (Chapter 8's :class:`~rdqn_core.networks.ConvQNetwork`) as a ``Player``.
 
     It plays the masked greedy action of :func:`~rdqn_core.rollout.act_epsilon_greedy`, so
     ``win_rate(QNetworkPlayer(net, rng), ...)`` scores it like the reference players, and
