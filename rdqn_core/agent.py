@@ -72,6 +72,11 @@ class QAgent:
         self.config, self.device = config, device
         self.online = network.to(device)
         self.target = copy.deepcopy(self.online).requires_grad_(False)
+        # a deep copy breaks cuDNN's single weight buffer: re-pack it, or every CUDA forward of the target repacks
+        # (and warns); a no-op on the CPU. Later syncs copy in place and keep the packing.
+        for module in self.target.modules():
+            if isinstance(module, nn.RNNBase):
+                module.flatten_parameters()
         # one normalizer for both networks: the target sees observations exactly as the online net does
         self.target.normalizer = self.online.normalizer
         self.optimizer = _adam(self.online.parameters(), config.learning_rate, config.adam_eps)
