@@ -16,13 +16,15 @@ def _ray_processes() -> int:
 
 
 def test_ray_engine_trains_with_two_actors_and_cleans_up():
+    # the timeout only guards against a hang: on 2 cores busy with other jobs Ray's start-up alone took 95 s
+    # (2026-12-06); the run's own time is printed, and stated in the README, not asserted
     before = _ray_processes()
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "rdqn_core", "train", "--actors", "2", "--engine", "ray",
                            "--total-steps", "2000", "--learning-starts", "400", "--eval-every", "0", "--quiet",
                            "--hidden-size", "16", "--encoder-sizes", "16", "--batch-size", "16",
                            "--updates-per-step", "0.5"],
-                          capture_output=True, text=True, timeout=180, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     seconds = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
