@@ -20,13 +20,22 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     """Return the torch device to compute on.
 
     ``"auto"`` picks CUDA when a GPU is visible and the CPU otherwise, so the same
-    notebook runs unchanged on a laptop and on a GPU machine. ``"cuda"`` raises if
-    no GPU is present instead of silently falling back.
+    notebook runs unchanged on a laptop and on a GPU machine; the environment variable
+    ``RDQN_DEVICE`` (``cpu``, ``cuda`` or ``cuda:N``), where set, decides ``"auto"`` instead
+    (the test suite sets ``cpu``: its learning and bit-exactness claims were measured there).
+    An explicit device is never overridden. ``"cuda"`` raises if no GPU is present instead of
+    silently falling back.
     """
     if isinstance(device, torch.device):
         return device
     name = str(device).lower()
     if name == "auto":
+        forced = os.environ.get("RDQN_DEVICE", "").strip().lower()
+        if forced:
+            if forced == "auto" or not (forced == "cpu" or forced.startswith("cuda")):
+                raise ValueError(f"RDQN_DEVICE={forced!r} is not allowed; use 'cpu', 'cuda' or 'cuda:N' "
+                                 "(or unset it: CUDA if present, else the CPU)")
+            return get_device(forced)
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():

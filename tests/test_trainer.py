@@ -186,3 +186,18 @@ def test_cli_config_takes_memoryless_defaults_for_cell_mlp(capsys):
     assert config("--cell", "mlp", "--quiet").progress is False
     assert cli_main(["train", "--cell", "mlp", "--seq-len", "8", "--quiet"]) == 2  # still no sense: rejected
     assert "has no memory" in capsys.readouterr().err
+
+
+def test_rdqn_device_decides_auto_only(monkeypatch):
+    monkeypatch.setenv("RDQN_DEVICE", "cpu")
+    assert get_device("auto") == torch.device("cpu")
+    monkeypatch.setenv("RDQN_DEVICE", "tpu")
+    with pytest.raises(ValueError, match=r"RDQN_DEVICE='tpu' is not allowed; use 'cpu', 'cuda'"):
+        get_device("auto")
+    assert get_device("cpu") == torch.device("cpu")  # an explicit device is never overridden
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("RDQN_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            get_device("auto")
+    monkeypatch.delenv("RDQN_DEVICE")
+    assert get_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
