@@ -5,7 +5,9 @@
 #   make test    unit + slow learning tests, nbval on the notebooks (seed 0), the book build with every
 #                notebook executed under RDQN_BOOK_SEED=1 (so each claim is checked on a second seed), then
 #                a headless-browser check of every built page (installs Debian's chromium and
-#                chromium-driver itself when run as root with apt; otherwise says what to run)
+#                chromium-driver itself when run as root with apt; otherwise says what to run). Its notebooks
+#                run on the CPU, where their stored outputs and asserted margins were measured, even on a GPU
+#                machine (RDQN_DEVICE=cpu; `RDQN_DEVICE=cuda make test` runs them on the GPU instead)
 #   make clean   remove build outputs and caches (keeps .venv); make distclean also removes .venv
 #
 # No activation needed: every tool is called from .venv/bin explicitly.
@@ -70,7 +72,7 @@ test-notebooks: $(STAMP)
 ifeq ($(strip $(NOTEBOOKS)),)
 	@echo "no notebooks in book/*.ipynb yet: nbval step skipped"
 else
-	$(BIN)/python -m pytest $(NBVAL_FLAGS) $(NOTEBOOKS)
+	RDQN_DEVICE=$${RDQN_DEVICE:-cpu} $(BIN)/python -m pytest $(NBVAL_FLAGS) $(NOTEBOOKS)
 endif
 
 # In order; the first failing step stops the run with its non-zero exit code.
@@ -79,7 +81,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-notebooks
 	@echo "=== [3/4] book build, warnings as errors, every notebook executed with RDQN_BOOK_SEED=1 ==="
-	RDQN_BOOK_SEED=1 $(MAKE) --no-print-directory build-book
+	RDQN_BOOK_SEED=1 RDQN_DEVICE=$${RDQN_DEVICE:-cpu} $(MAKE) --no-print-directory build-book
 	$(MAKE) --no-print-directory test-browser
 
 # Opens every page of the built book (_build/html) in headless chromium: images, widgets, math,
