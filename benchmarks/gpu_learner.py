@@ -22,7 +22,6 @@ script measures the actor-learner split only.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import pathlib
@@ -32,8 +31,9 @@ import time
 import numpy as np
 import torch
 
-from rdqn_core import MASKED_CARTPOLE_ID, TrainConfig, train, train_actor_learner
+from rdqn_core import MASKED_CARTPOLE_ID, TrainConfig
 from rdqn_core.envs import check_spaces, make_vector_env
+from rdqn_core.instruments import scaling_run
 from rdqn_core.rollout import Rollout
 from rdqn_core.trainer import build_agent, build_replay
 
@@ -85,26 +85,12 @@ def update_times(devices: list[torch.device], batches: list[int], blocks: int, u
 
 def actor_table(device: str, actor_counts: list[int], steps: int, ratio: float, batch: int) -> list[dict]:
     base = TrainConfig(env_id=MASKED_CARTPOLE_ID, device=device, updates_per_step=ratio, total_steps=steps,
-                       learning_starts=min(1_000, steps // 4), eval_every=0, progress=False, torch_threads=1, buffer_size=50_000,
-                       batch_size=batch)
+                       learning_starts=min(1_000, steps // 4), eval_every=0, progress=False, torch_threads=1,
+                       buffer_size=50_000, batch_size=batch)
     rows = []
     for actors, free in [(n, False) for n in actor_counts] + [(max(actor_counts), True)]:
-        t0 = time.perf_counter()
-        if actors == 0:
-            s = train(base).summary
-            wall = time.perf_counter() - t0
-            row = {"env_steps_per_s": round(s["env_steps"] / wall, 1), "updates_per_s": round(s["updates"] / wall, 1),
-                   "updates_per_step_measured": round(s["updates"] / max(1, s["env_steps"] - base.learning_starts),
-                                                      4),
-                   "weight_lag_mean": 0.0, "weight_lag_max": 0, "actor_idle_frac": 0.0, "learner_idle_frac": 0.0}
-        else:
-            s = train_actor_learner(dataclasses.replace(base, actors=actors, free_running=free)).summary
-            row = {k: s[k] for k in ("env_steps_per_s", "updates_per_s", "updates_per_step_measured",
-                                     "weight_lag_mean", "weight_lag_max", "actor_idle_frac", "learner_idle_frac")}
-        row = {"actors": actors, "free_running": free, "device": device, "batch": batch, "ratio": ratio,
-               "load": round(os.getloadavg()[0], 2), **row}
-        rows.append(row)
-        print(row, flush=True)
+        rows.append({"device": device, "batch": batch, "ratio": ratio, **scaling_run(base, actors, free)})
+        print(rows[-1], flush=True)
     return rows
 
 

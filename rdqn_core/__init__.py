@@ -27,7 +27,7 @@ from .instruments import (ClipComparison, ExtraExits, GreedyPath, StalenessRepor
                           linear_probe_r2, loss_spikes, q_discrepancy, q_learning, recall_task, recall_task_layout,
                           scale_recurrent_weights, stability_summary, trace_episode, value_iteration)
 from .losses import double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, n_step_td_targets, td_loss
-from .instruments import acting_and_update_times, amdahl_speedup, vector_env_throughput
+from .instruments import acting_and_update_times, amdahl_speedup, scaling_run, vector_env_throughput
 from .parallel import (DataParallelAgent, MultiprocessingTransport, RateLimiter, ShardedReplay, train_actor_learner,
                        train_data_parallel)
 from .envs import SLOW_MASKED_CARTPOLE, SlowStep
@@ -75,7 +75,7 @@ __all__ += [
 ]
 __all__ += ["RateLimiter", "MultiprocessingTransport", "ShardedReplay", "train_actor_learner", "DataParallelAgent",
             "train_data_parallel", "SLOW_MASKED_CARTPOLE", "SlowStep", "vector_env_throughput",
-            "acting_and_update_times", "amdahl_speedup"]  # Chapter 7
+            "acting_and_update_times", "amdahl_speedup", "scaling_run"]  # Chapter 7
 # Chapter 8: Minesweeper, its reference players and the board network
 from .envs import (MINESWEEPER_ID, MINESWEEPER_MEMORY_ID, MinesweeperEnv, MinesweeperGame,  # noqa: E402
                    MinesweeperMemoryEnv, board_tensor)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from rdqn_core import MASKED_CARTPOLE_ID, SLOW_MASKED_CARTPOLE, TrainConfig, amdahl_speedup
-from rdqn_core.instruments import acting_and_update_times, vector_env_throughput
+from rdqn_core.instruments import acting_and_update_times, scaling_run, vector_env_throughput
 
 
 def test_amdahl_by_hand():
@@ -31,3 +31,8 @@ def test_acting_and_update_times_are_positive_and_consistent():
     out = acting_and_update_times(cfg, blocks=2, act_steps=40, updates=3, fill_steps=200)
     assert out["t_act"] > 0 and out["t_update"] > 0 and 0 < out["acting_share"] < 1
     assert out["acting_share"] == pytest.approx(out["t_act"] / (out["t_act"] + cfg.updates_per_step * out["t_update"]))
+
+
+def test_scaling_run_rejects_negative_actor_counts():
+    with pytest.raises(ValueError, match=r"actors must be >= 0 \(0: the single process\), got -1"):
+        scaling_run(TrainConfig(), -1)

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from rdqn_core import MASKED_CARTPOLE_ID, SLOW_MASKED_CARTPOLE, TrainConfig, train, train_actor_learner
-from rdqn_core.instruments import acting_and_update_times, hidden_state_staleness, vector_env_throughput
+from rdqn_core.instruments import (acting_and_update_times, hidden_state_staleness, scaling_run,
+                                   vector_env_throughput)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "book" / "data" / "ch07_results.json"
@@ -74,22 +75,6 @@ def measure_split(quick: bool) -> list[dict]:
     return out
 
 
-def run_one(cfg: TrainConfig, actors: int, free_running: bool = False) -> dict:
-    before = load()
-    if actors == 0:
-        t0 = time.perf_counter()
-        s = train(cfg).summary
-        wall = time.perf_counter() - t0
-        row = {"env_steps_per_s": round(s["env_steps"] / wall, 1), "updates_per_s": round(s["updates"] / wall, 1),
-               "updates_per_step_measured": round(s["updates"] / max(1, s["env_steps"] - cfg.learning_starts), 4),
-               "weight_lag_mean": 0.0, "weight_lag_max": 0, "actor_idle_frac": 0.0, "learner_idle_frac": 0.0}
-    else:
-        s = train_actor_learner(dataclasses.replace(cfg, actors=actors, free_running=free_running)).summary
-        row = {k: s[k] for k in ("env_steps_per_s", "updates_per_s", "updates_per_step_measured", "weight_lag_mean",
-                                 "weight_lag_max", "actor_idle_frac", "learner_idle_frac")}
-    return {**row, "actors": actors, "free_running": free_running, "load": before, "env_steps": s["env_steps"]}
-
-
 def measure_scaling(quick: bool) -> list[dict]:
     rows = []
     steps = {"cartpole": 600 if quick else 2_000, "slow_1ms": 400 if quick else 4_000}
@@ -102,12 +87,12 @@ def measure_scaling(quick: bool) -> list[dict]:
             counts = (0, 1) if quick else ((0, 1, 2, 4) if env == "slow_1ms" else (0, 1, 2))
             for actors in counts:
                 rows.append({"env": env, "vector": vector, "updates_per_step": cfg.updates_per_step,
-                             **run_one(cfg, actors)})
+                             **scaling_run(cfg, actors)})
                 print(rows[-1], flush=True)
     cfg = base_config("cartpole", steps["cartpole"], quick)
     for actors in ((1,) if quick else (1, 2)):
         rows.append({"env": "cartpole", "vector": "sync", "updates_per_step": cfg.updates_per_step,
-                     **run_one(cfg, actors, free_running=True)})
+                     **scaling_run(cfg, actors, free_running=True)})
         print(rows[-1], flush=True)
     return rows
 

@@ -16,7 +16,7 @@ from .gradients import (ClipComparison, compare_clipping, fit_log_slope, hidden_
                         scale_recurrent_weights, stability_summary)
 from .tabular import ExtraExits, GreedyPath, greedy_path, q_learning, value_iteration
 from .tasks import recall_task, recall_task_layout
-from .throughput import acting_and_update_times, amdahl_speedup, vector_env_throughput
+from .throughput import acting_and_update_times, amdahl_speedup, scaling_run, vector_env_throughput
 
 __all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "linear_probe_r2", "q_discrepancy",
            "trace_episode", "ClipComparison", "compare_clipping", "fit_log_slope", "hidden_state_gradient_norms",
@@ -25,7 +25,7 @@ __all__ = ["StalenessReport", "collect_experience", "hidden_state_staleness", "l
            "backtest", "buy_and_hold_positions", "filter_positions", "fit_markov_switching", "hamilton_filter",
            "linear_probe_accuracy", "max_drawdown", "memoryless_positions", "momentum_positions", "oracle_positions",
            "play_market", "sharpe_ratio", "strategy_returns"]
-__all__ += ["vector_env_throughput", "acting_and_update_times", "amdahl_speedup"]  # Chapter 7
+__all__ += ["vector_env_throughput", "acting_and_update_times", "amdahl_speedup", "scaling_run"]  # Chapter 7
 from .minesweeper import (PLAYERS, auroc, brute_force_probabilities, expected_calibration_error, greedy_player, logic_player,  # noqa: E402
                           mine_probabilities, play_game, random_player, win_rate, QNetworkPlayer, record_forecast_game,
                           forecast_arrays)

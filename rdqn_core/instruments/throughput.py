@@ -6,7 +6,9 @@
   batched forward pass with one memory per env) and seconds per gradient update, measured
   interleaved in blocks so that both see the same machine load;
 * :func:`amdahl_speedup` - the speed-up of an actor-learner run over one process at a fixed replay
-  ratio that these two numbers predict.
+  ratio that these two numbers predict;
+* :func:`scaling_run` - one training run, single process or actor-learner, reduced to its rates,
+  replay ratio, weight lag and idle shares (a row of the chapter's scaling tables).
 
 The model behind :func:`amdahl_speedup`: one process spends ``t_act + ratio * t_update`` seconds per
 env step. With ``actors`` actor processes on their own cores, acting and learning overlap, and the run
@@ -21,6 +23,8 @@ a core per process; with fewer cores the processes share them and the measured s
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 from typing import Any
 
@@ -29,10 +33,11 @@ import torch
 
 from ..config import TrainConfig
 from ..envs import check_spaces, make_vector_env
+from ..parallel import train_actor_learner
 from ..rollout import Rollout
-from ..trainer import build_agent, build_replay
+from ..trainer import build_agent, build_replay, train
 
-__all__ = ["vector_env_throughput", "acting_and_update_times", "amdahl_speedup"]
+__all__ = ["vector_env_throughput", "acting_and_update_times", "amdahl_speedup", "scaling_run"]
 
 
 def vector_env_throughput(env_id: str, num_envs: int, asynchronous: bool, steps: int = 2_000,
@@ -107,3 +112,32 @@ def amdahl_speedup(t_act: float, t_update: float, ratio: float, actors: int | np
     single = t_act + ratio * t_update
     out = single / np.maximum(t_act / actors, ratio * t_update)
     return float(out) if out.ndim == 0 else out
+
+
+SCALING_KEYS = ("env_steps_per_s", "updates_per_s", "updates_per_step_measured", "weight_lag_mean", "weight_lag_max",
+                "actor_idle_frac", "learner_idle_frac")
+
+
+def scaling_run(config: TrainConfig, actors: int, free_running: bool = False) -> dict[str, Any]:
+    """Train ``config`` once and return a row of Chapter 7's scaling tables.
+
+    ``actors = 0`` is the single-process trainer (lag and idle shares 0, rates over the whole wall time);
+    otherwise :func:`~rdqn_core.parallel.train_actor_learner` with ``actors`` actors, ``free_running`` or
+    holding ``config.updates_per_step``. The row holds ``SCALING_KEYS``, ``actors``, ``free_running``,
+    ``env_steps`` and ``load`` (the 1-minute load average before the run).
+    """
+    if actors < 0:
+        raise ValueError(f"actors must be >= 0 (0: the single process), got {actors}")
+    before = round(os.getloadavg()[0], 2)
+    if actors == 0:
+        t0 = time.perf_counter()
+        s = train(config).summary
+        wall = time.perf_counter() - t0
+        row = {"env_steps_per_s": round(s["env_steps"] / wall, 1), "updates_per_s": round(s["updates"] / wall, 1),
+               "updates_per_step_measured": round(s["updates"] / max(1, s["env_steps"] - config.learning_starts),
+                                                  4),
+               "weight_lag_mean": 0.0, "weight_lag_max": 0, "actor_idle_frac": 0.0, "learner_idle_frac": 0.0}
+    else:
+        s = train_actor_learner(dataclasses.replace(config, actors=actors, free_running=free_running)).summary
+        row = {k: s[k] for k in SCALING_KEYS}
+    return {**row, "actors": actors, "free_running": free_running, "load": before, "env_steps": s["env_steps"]}

@@ -136,7 +136,8 @@ class _Inserter(threading.Thread):
                     normalizer = self.agent.normalizer
                     before = self.limiter.inserts - chunk.steps
                     if normalizer is not None and (cfg.obs_norm_steps is None or before < cfg.obs_norm_steps):
-                        obs = torch.tensor(chunk.obs, dtype=torch.float32, device=self.agent.device)  # a copy: Ray's are read-only
+                        # a copy (torch.tensor): the arrays Ray hands over are read-only
+                        obs = torch.tensor(chunk.obs, dtype=torch.float32, device=self.agent.device)
                         normalizer.update(obs)
                     self.lags.append(self.updates() - chunk.version)
                 self.transport.ack(chunk.actor)  # the actor may fetch weights and act its next chunk
