@@ -63,9 +63,14 @@ book: build-book
 build-book: $(STAMP)
 	RDQN_BOOK_SEED=$${RDQN_BOOK_SEED:-0} $(BIN)/jupyter-book build . $(BOOK_FLAGS)
 
+# Two xdist workers, one per core of the CI machine: the two slow learning tests (3-6 min each, one torch
+# thread) then run side by side and the tier takes about half its one-process time. Tests that measure
+# rates hold their ratios under that load (their limits are hang guards, not speed assertions).
+# UNIT_WORKERS=0 runs everything in one process; --durations prints where the time went.
+UNIT_WORKERS ?= 2
 test-unit: $(STAMP)
 	@echo "=== [1/4] unit and learning tests: pytest tests (browser tests excluded) ==="
-	$(BIN)/python -m pytest -q tests --ignore=tests/browser
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(UNIT_WORKERS) --durations=15 tests --ignore=tests/browser
 
 test-notebooks: $(STAMP)
 	@echo "=== [2/4] notebooks: nbval ==="
