@@ -78,7 +78,7 @@ __all__ += ["RateLimiter", "MultiprocessingTransport", "ShardedReplay", "train_a
             "acting_and_update_times", "amdahl_speedup", "scaling_run"]  # Chapter 7
 # Chapter 8: Minesweeper, its reference players and the board network
 from .envs import (MINESWEEPER_ID, MINESWEEPER_MEMORY_ID, MinesweeperEnv, MinesweeperGame,  # noqa: E402
-                   MinesweeperMemoryEnv, board_tensor)
+                   MinesweeperMemoryEnv, board_symmetries, board_tensor)
 from .instruments import (PLAYERS, auroc, expected_calibration_error, greedy_player, logic_player, mine_probabilities, play_game,  # noqa: E402
                           random_player, win_rate, QNetworkPlayer, record_forecast_game, forecast_arrays)
 from .networks import ConvQNetwork  # noqa: E402
@@ -86,4 +86,4 @@ from .networks import ConvQNetwork  # noqa: E402
 __all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID", "MinesweeperEnv", "MinesweeperGame", "MinesweeperMemoryEnv",
             "board_tensor", "PLAYERS", "greedy_player", "logic_player", "mine_probabilities", "play_game",
             "random_player", "win_rate", "ConvQNetwork", "auroc", "expected_calibration_error", "QNetworkPlayer",
-            "record_forecast_game", "forecast_arrays"]
+            "record_forecast_game", "forecast_arrays", "board_symmetries"]

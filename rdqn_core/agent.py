@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import TrainConfig
+from .envs.minesweeper import symmetry_permutations
 from .rollout import act_epsilon_greedy
 from .losses import (advantage_learning_targets, branch_values, branching_bootstrap, branching_q_taken,
                      double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss,
@@ -82,6 +83,8 @@ class QAgent:
         self.optimizer = _adam(self.online.parameters(), config.learning_rate, config.adam_eps)
         self.n_actions = network.n_actions
         self.updates = 0
+        # Chapter 8: the cell permutations of the board's symmetries, (S, A), or None (no turning)
+        self._board_moves = self._symmetry_tables(network) if config.board_symmetries else None
         self.priorities: Tensor | None = None  # (B,) new priorities of the last update's windows
 
     @property
@@ -109,6 +112,39 @@ class QAgent:
         with torch.no_grad():
             return network.advance(x[:burn], batch.initial_state)
 
+    def _symmetry_tables(self, network: nn.Module) -> tuple[Tensor, Tensor]:
+        shape = getattr(network, "board_shape", None)
+        if shape is None:
+            raise ValueError("board_symmetries=True needs a board network that knows its board size (ConvQNetwork "
+                             f"with board_shape), got {type(network).__name__}")
+        source = torch.as_tensor(symmetry_permutations(*shape), device=self.device)  # (S, A): where each cell came from
+        return source, torch.argsort(source, dim=1)  # and where each cell (action) goes
+
+    def turn_boards(self, batch: SequenceBatch) -> SequenceBatch:
+        """The batch with every window on one of the board's symmetries (Chapter 8, ``board_symmetries``).
+
+        Window ``b`` gets move ``s_b``, drawn from a generator seeded by ``(seed, updates)``, so a resumed
+        run draws the same moves. Its observations' cells are permuted and its actions (and previous
+        actions; -1 stays -1) follow their cells; rewards, ends and states are unchanged.
+        """
+        source, target = self._board_moves
+        obs = batch.obs
+        steps, windows = obs.shape[:2]
+        moves = np.random.default_rng([self.config.seed, self.updates]).integers(len(source), size=windows)
+        moves = torch.as_tensor(moves, device=source.device)
+        cells = source.shape[1]
+        flat = obs.reshape(steps, windows, -1, cells)
+        index = source[moves][None, :, None, :].expand_as(flat)
+        turned = torch.gather(flat, 3, index).reshape(obs.shape)
+
+        def move_actions(actions: Tensor) -> Tensor:
+            table = target[moves][None].expand(actions.shape[0], windows, cells)
+            moved = torch.gather(table, 2, actions.clamp(min=0).long().unsqueeze(-1)).squeeze(-1)
+            return torch.where(actions >= 0, moved.to(actions.dtype), actions)
+
+        return batch._replace(obs=turned, actions=move_actions(batch.actions),
+                              prev_actions=move_actions(batch.prev_actions))
+
     def update(self, batch: SequenceBatch) -> dict[str, Tensor]:
         """One gradient step on a batch of windows; returns the logged metrics as 0-dim tensors.
 
@@ -119,6 +155,8 @@ class QAgent:
         logs them. The trainer checks there that the loss stayed finite.
         """
         cfg = self.config
+        if self._board_moves is not None:
+            batch = self.turn_boards(batch)
         burn, seq = cfg.burn_in, cfg.seq_len
         trained = slice(burn, burn + seq)
         with torch.no_grad():

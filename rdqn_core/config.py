@@ -57,6 +57,9 @@ class TrainConfig:
                                           "statistics, frozen afterwards (none: the whole run)", low=1, none_ok=True)
     dueling: bool = _f(False, "dueling head: Q = V + A - mean(A) (Wang et al., 2016)")
     layer_norm: bool = _f(False, "LayerNorm after every hidden linear layer of encoder and head")
+    board_symmetries: bool = _f(False, "cell 'conv' (Chapter 8): train every replayed window on a random turn or "
+                                       "mirror of its board (8 on a square board, 4 on a rectangle), actions moved "
+                                       "with the cells; the board game's rules must not change under them")
     buffer_size: int = _f(50_000, "replay capacity in environment steps", low=1)
     batch_size: int = _f(32, "windows per gradient update", low=1)
     seq_len: int = _f(8, "trained steps per replayed window (1 for a memoryless DQN)", low=1)
@@ -150,6 +153,9 @@ class TrainConfig:
             raise ValueError("action_head='branching' needs action_bins (K choices per action dimension, "
                              f"--action-bins K) and an 'mlp' or recurrent cell; got action_bins={self.action_bins}, "
                              f"cell={self.cell!r}")
+        if self.board_symmetries and self.cell != "conv":
+            raise ValueError(f"board_symmetries=True turns board observations: it needs cell='conv' "
+                             f"(TrainConfig.board()), got cell={self.cell!r}")
         if self.cell == "conv" and (self.prev_action_input or self.normalize_obs):
             raise ValueError("cell='conv' reads the board as it is: use prev_action_input=False and "
                              "normalize_obs=False (TrainConfig.board() sets them)")

@@ -68,6 +68,10 @@ NON_DEFAULT = dict(
     checkpoint_every=200, device="cpu", torch_threads=1, progress=False,
 )
 
+# Fields whose non-default value NON_DEFAULT's recurrent cell does not allow: a board configuration of their own.
+BOARD_NON_DEFAULT = dict(cell="conv", seq_len=1, burn_in=0, initial_state="zero", prev_action_input=False,
+                         normalize_obs=False, board_symmetries=True)
+
 
 def parse(argv):
     return _config_from_args(build_parser().parse_args(["train", *argv]))
@@ -75,9 +79,9 @@ def parse(argv):
 
 def test_non_default_config_covers_every_field():
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    assert set(NON_DEFAULT) == set(fields), "NON_DEFAULT must name every TrainConfig field"
+    assert set(NON_DEFAULT) | {"board_symmetries"} == set(fields), "NON_DEFAULT must name every TrainConfig field"
     defaults = TrainConfig()
-    for name, value in NON_DEFAULT.items():
+    for name, value in [*NON_DEFAULT.items(), ("board_symmetries", BOARD_NON_DEFAULT["board_symmetries"])]:
         assert getattr(defaults, name) != value, f"{name}: pick a value other than the default"
 
 
@@ -97,6 +101,12 @@ def test_every_field_round_trips_through_the_command_line():
 def test_none_and_edge_values_round_trip(overrides):
     config = TrainConfig(**{**NON_DEFAULT, **overrides})
     assert parse(config_to_argv(config)) == config
+
+
+def test_board_config_round_trips():
+    config = TrainConfig(**BOARD_NON_DEFAULT)
+    assert parse(config_to_argv(config)) == config
+    assert "--board-symmetries" in config_to_argv(config)
 
 
 def test_memoryless_config_round_trips():

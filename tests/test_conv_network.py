@@ -290,3 +290,46 @@ def test_masked_acting_and_bootstrap_on_cuda():
     mask = net.action_mask(obs)
     picked = q.masked_fill(~mask, -torch.inf).argmax(-1)
     torch.testing.assert_close(max_q_bootstrap(q, mask), q.gather(-1, picked.unsqueeze(-1)).squeeze(-1))
+
+
+def test_turned_boards_move_observations_and_actions_together():
+    """board_symmetries: each window is one symmetry of itself, its clicks follow their cells, draws are seeded."""
+    from rdqn_core.envs.minesweeper import board_symmetries
+
+    result = train(board_config(board_symmetries=True, env_kwargs={"rows": 5, "cols": 5, "mines": 3}),
+                   return_replay=True)
+    agent, batch = result.agent, result.replay.sample(64, np.random.default_rng(1))
+    assert agent.updates > 0 and np.isfinite(result.history["losses/td_loss"]).all()
+    turned = agent.turn_boards(batch)
+    assert torch.equal(turned.rewards, batch.rewards) and torch.equal(turned.valid, batch.valid)
+    moves = board_symmetries(5, 5)
+    before = batch.obs.reshape(*batch.obs.shape[:2], 10, 5, 5).numpy()
+    after = turned.obs.reshape(before.shape).numpy()
+    used = set()
+    for b in range(before.shape[1]):
+        def fits(move):  # every board of the window moved by `move`, and every click moved with its cell
+            if not np.array_equal(move(before[:, b]), after[:, b]):
+                return False
+            for t in range(batch.actions.shape[0]):
+                cell = np.zeros((5, 5))
+                cell.flat[int(batch.actions[t, b])] = 1
+                if move(cell).flat[int(turned.actions[t, b])] != 1:
+                    return False
+            return True
+
+        fitting = [i for i, (move, _) in enumerate(moves) if fits(move)]
+        assert fitting, f"window {b} is no symmetry of itself"
+        if len(fitting) == 1:  # boards with a symmetry of their own fit several moves
+            used.add(fitting[0])
+        assert torch.equal(turned.prev_actions[:, b] < 0, batch.prev_actions[:, b] < 0)
+    assert len(used) > 3  # 64 windows draw most of the eight moves
+    again = agent.turn_boards(batch)  # same (seed, updates): the same moves
+    assert torch.equal(again.obs, turned.obs) and torch.equal(again.actions, turned.actions)
+    agent.updates += 1
+    assert not torch.equal(agent.turn_boards(batch).obs, turned.obs)
+
+
+def test_board_symmetries_need_the_board_network():
+    with pytest.raises(ValueError, match="needs cell='conv'"):
+        TrainConfig(board_symmetries=True)
+    assert TrainConfig.board(board_symmetries=True).board_symmetries

@@ -37,4 +37,6 @@ def test_quick_run_scores_network_and_exact_forecasts(capsys):
     assert 0.0 <= record["win_rate"] <= 1.0 and 0.0 <= record["ece"] <= 1.0
     assert record["exact_auroc"] > 0.6  # the exact probabilities rank mines far above chance
     assert 0.0 <= record["auroc"] <= 1.0 and record["forecasts"] > 0
+    assert 0.0 <= record["sym_auroc"] <= 1.0 and 0.0 <= record["sym_win_rate"] <= 1.0
+    assert record["sym_mean_abs_gap"] != record["mean_abs_gap"]  # the averaged forecasts are other numbers
     assert "tiny" in capsys.readouterr().out

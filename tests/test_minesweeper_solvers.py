@@ -150,3 +150,56 @@ def test_network_player_rejects_recurrent_networks_and_empty_records():
         QNetworkPlayer(net, np.random.default_rng(0))
     with pytest.raises(ValueError, match="no positions to score"):
         forecast_arrays([])
+
+
+@pytest.mark.parametrize("rows,cols,mines,count", [(5, 5, 3, 8), (4, 6, 3, 4)])
+def test_board_symmetries_move_the_exact_probabilities_with_the_board(rows, cols, mines, count):
+    from rdqn_core.instruments.minesweeper import board_symmetries
+
+    moves = board_symmetries(rows, cols)
+    assert len(moves) == count
+    for view in _views(6, rows, cols, mines, seed=4):
+        exact = mine_probabilities(view, mines)
+        seen = set()
+        for move, undo in moves:
+            moved = move(view)
+            assert moved.shape == view.shape  # a rectangle is never turned by a quarter
+            np.testing.assert_array_equal(undo(moved), view)
+            np.testing.assert_allclose(mine_probabilities(np.ascontiguousarray(moved), mines), move(exact))
+            seen.add(moved.tobytes())
+        assert len(seen) > 1
+    with pytest.raises(ValueError, match="positive rows and cols"):
+        board_symmetries(0, 3)
+
+
+def test_symmetric_network_player_averages_over_the_turned_boards():
+    from rdqn_core import ConvQNetwork
+    from rdqn_core.envs.minesweeper import board_tensor
+    from rdqn_core.instruments.minesweeper import board_symmetries
+
+    torch.manual_seed(0)
+    rows, cols, mines = 5, 5, 3
+    net = ConvQNetwork(BOARD_CHANNELS, (rows, cols), conv_channels=(8, 8)).eval()  # untrained: not symmetric
+    plain = QNetworkPlayer(net, np.random.default_rng(0))
+    sym = QNetworkPlayer(net, np.random.default_rng(0), symmetric=True)
+    view = _views(1, rows, cols, mines, seed=5)[0]
+    moves = board_symmetries(rows, cols)
+    # by hand: the mean over the eight views of Q, each moved back
+    with torch.no_grad():
+        qs = [net(torch.as_tensor(np.ascontiguousarray(move(board_tensor(view))))[None, None])[0]
+              .reshape(rows, cols).numpy() for move, _ in moves]
+    mean_q = np.mean([undo(q) for (_, undo), q in zip(moves, qs)], axis=0)
+    action, implied = sym.forecast(view)
+    np.testing.assert_allclose(implied, (1 - mean_q) / 2, atol=1e-6)
+    assert view[divmod(action, cols)] == -1
+    assert action == int(np.where(view == -1, mean_q, -np.inf).argmax())
+    # the averaged forecast moves with the board; the plain one of an untrained network does not
+    for move, _ in moves[1:]:
+        turned = np.ascontiguousarray(move(view))
+        np.testing.assert_allclose(sym.forecast(turned)[1], move(implied), atol=1e-6)
+    assert max(np.abs(plain.forecast(np.ascontiguousarray(move(view)))[1] - move(plain.forecast(view)[1])).max()
+               for move, _ in moves[1:]) > 1e-3
+    rate = win_rate(sym, rows, cols, mines, games=30, seed=2)
+    assert rate["games"] == 30
+    with pytest.raises(ValueError, match="convolutional board network"):
+        QNetworkPlayer(ExactQNetwork(rows, cols, mines), np.random.default_rng(0), symmetric=True)

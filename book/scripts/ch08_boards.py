@@ -4,7 +4,8 @@ The page trains on 6x6 with 4 mines in under two minutes. Larger boards need lon
 this script trains them and writes a small result file that the page loads. Every run uses the page's configuration
 (gamma 0, one-step targets, masked bootstrap-free MSE regression on +1/-1 rewards, the fully convolutional network)
 with a longer budget; each is then scored like the page's agent: 1,000 games from the centre, safe first click, the
-greedy exact-probability solver on the same boards beside it, Wilson 95% intervals.
+greedy exact-probability solver on the same boards beside it, Wilson 95% intervals. Like the page, it trains on
+turned boards (``board_symmetries=True``) and also scores the network averaged over the eight views of each position.
 
 Because the network is fully convolutional (one Q-value per cell, the same weights for any board size), the agent
 trained on 6x6/4 can also be played on the larger boards without any training there: the script measures that too.
@@ -26,7 +27,8 @@ import time
 import numpy as np
 import torch
 
-from rdqn_core import MINESWEEPER_ID, TrainConfig, act_epsilon_greedy, board_tensor, train, win_rate
+from rdqn_core import (MINESWEEPER_ID, QNetworkPlayer, TrainConfig, act_epsilon_greedy, board_tensor, train,
+                       win_rate)
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
 from _runs import machine, run_jobs  # noqa: E402
@@ -47,8 +49,8 @@ def page_config(rows: int, cols: int, mines: int, steps: int) -> TrainConfig:
         env_id=MINESWEEPER_ID, env_kwargs={"rows": rows, "cols": cols, "mines": mines},
         encoder_sizes=(32, 32, 32, 32), gamma=0.0, n_steps=1, double_dqn=False, loss="mse", total_steps=steps,
         num_envs=16, batch_size=64, updates_per_step=0.1, buffer_size=min(steps, 100_000), learning_starts=1_000,
-        eps_decay_steps=steps // 3, lr_decay_steps=steps, eval_every=0, seed=SEED, torch_threads=1,
-        progress=False, device="cpu")
+        eps_decay_steps=steps // 3, lr_decay_steps=steps, eval_every=0, board_symmetries=True, seed=SEED,
+        torch_threads=1, progress=False, device="cpu")
 
 
 def network_player(net: torch.nn.Module):
@@ -76,12 +78,16 @@ def run_one(job: tuple[str, int, int]) -> dict:
     scores = {}
     for board in played:
         r, c, m = BOARDS[board]
+        # dqn_sym: the same network averaged over the board's eight symmetries (QNetworkPlayer(..., symmetric=True))
+        symmetric = QNetworkPlayer(net, np.random.default_rng(0), symmetric=True)
         scores[board] = {"dqn": win_rate(network_player(net), r, c, m, games=games, seed=SEED),
+                         "dqn_sym": win_rate(symmetric, r, c, m, games=games, seed=SEED),
                          "greedy": win_rate("greedy", r, c, m, games=games, seed=SEED)}
     record = {"trained_on": name, "env_steps": result.summary["env_steps"], "updates": result.summary["updates"],
               "train_seconds": round(train_seconds, 1), "games": games, "scores": scores,
               "config": dataclasses.asdict(page_config(rows, cols, mines, steps))}
-    summary = ", ".join(f"on {b}: DQN {s['dqn']['rate']:.1%} vs greedy {s['greedy']['rate']:.1%}"
+    summary = ", ".join(f"on {b}: DQN {s['dqn']['rate']:.1%} (8 views {s['dqn_sym']['rate']:.1%}) vs greedy "
+                        f"{s['greedy']['rate']:.1%}"
                         for b, s in scores.items())
     print(f"trained on {name} ({steps:,} steps, {train_seconds:.0f} s): {summary}", flush=True)
     return record

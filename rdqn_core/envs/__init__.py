@@ -20,10 +20,12 @@ __all__ = ["KeepObservationIndices", "MaskVelocity", "FlickerObservation", "make
 __all__ += ["SlowStep", "slow_masked_cartpole", "SLOW_MASKED_CARTPOLE"]  # Chapter 7
 from ..types import MINESWEEPER_ID, MINESWEEPER_MEMORY_ID  # noqa: E402
 from .minesweeper import (BOARD_CHANNELS, FIRST_CLICK_RULES, MinesweeperEnv, MinesweeperGame,  # noqa: E402
-                          MinesweeperMemoryEnv, board_tensor, check_board, neighbour_counts)
+                          MinesweeperMemoryEnv, board_symmetries, board_tensor, check_board, neighbour_counts,
+                          symmetry_permutations)
 
 __all__ += ["MINESWEEPER_ID", "MINESWEEPER_MEMORY_ID", "BOARD_CHANNELS", "FIRST_CLICK_RULES", "MinesweeperEnv",
-            "MinesweeperGame", "MinesweeperMemoryEnv", "board_tensor", "check_board", "neighbour_counts"]  # Chapter 8
+            "MinesweeperGame", "MinesweeperMemoryEnv", "board_tensor", "check_board", "neighbour_counts",
+            "board_symmetries", "symmetry_permutations"]  # Chapter 8
 from ..types import ANGLE_PENDULUM_ID, NOISY_ANGLE_PENDULUM_ID, PLANAR_REACHER_ID  # noqa: E402
 from .control import PENDULUM_COS_SIN, GaussianObservationNoise, PlanarReacherEnv, angle_pendulum  # noqa: E402
 from .stacking import angle_pendulum_stacked  # noqa: E402

@@ -32,14 +32,14 @@ numpy and gymnasium only: nothing in ``rdqn_core.envs`` imports torch.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 __all__ = ["MinesweeperGame", "MinesweeperEnv", "MinesweeperMemoryEnv", "FIRST_CLICK_RULES", "BOARD_CHANNELS",
-           "check_board", "board_tensor", "neighbour_counts"]
+           "check_board", "board_tensor", "neighbour_counts", "board_symmetries", "symmetry_permutations"]
 
 FIRST_CLICK_RULES = ("safe", "zero")
 """``safe``: only the first clicked cell is mine-free; ``zero``: its 3x3 neighbourhood is too."""
@@ -290,3 +290,42 @@ class MinesweeperMemoryEnv(gym.Env):
             reward, obs = unit, self._obs(int(self.game.view[row, col]), False)
         truncated = not self.game.done and self.steps >= 4 * self.safe_cells
         return obs, reward, self.game.done, truncated, {"won": self.game.won}
+
+
+BoardMove = Callable[[np.ndarray], np.ndarray]
+
+
+def board_symmetries(rows: int, cols: int) -> list[tuple[BoardMove, BoardMove]]:
+    """The moves that map a ``rows x cols`` board onto itself, as ``(move, undo)`` pairs of array functions.
+
+    Each function acts on the last two axes of an array ``(..., rows, cols)`` (a board tensor or a map
+    of per-cell values). A square board has eight (four turns, each optionally mirrored), a
+    rectangular one four (identity, both mirrors, the half turn). Minesweeper's rules do not change
+    under any of them, so the exact mine probabilities move with the board. Chapter 8 uses them to
+    average a network's answers over the views of one position (``QNetworkPlayer(..., symmetric=True)``)
+    and to train on turned boards (``TrainConfig.board_symmetries``).
+    """
+    if int(rows) < 1 or int(cols) < 1:
+        raise ValueError(f"a board needs positive rows and cols, got {rows} x {cols}")
+    turns = (0, 1, 2, 3) if rows == cols else (0, 2)
+    moves = []
+    for mirror in (False, True):
+        for k in turns:
+            def move(x, k=k, mirror=mirror):
+                return np.rot90(np.flip(x, -1) if mirror else x, k, axes=(-2, -1))
+
+            def undo(x, k=k, mirror=mirror):
+                y = np.rot90(x, -k, axes=(-2, -1))
+                return np.flip(y, -1) if mirror else y
+            moves.append((move, undo))
+    return moves
+
+
+def symmetry_permutations(rows: int, cols: int) -> np.ndarray:
+    """``(S, rows * cols)`` int64: row ``s`` lists, for each cell of the moved board, the cell it came from.
+
+    For the ``s``-th move of :func:`board_symmetries`, ``flat[..., perm[s]]`` moves a flattened
+    ``(..., rows * cols)`` board and ``argsort(perm[s])[a]`` is where cell ``a`` (an action) goes.
+    """
+    cells = np.arange(int(rows) * int(cols)).reshape(int(rows), int(cols))
+    return np.stack([np.ascontiguousarray(move(cells)).reshape(-1) for move, _ in board_symmetries(rows, cols)])

@@ -20,7 +20,9 @@
   (e.g. a gamma-0 DQN's ``(1 - Q) / 2``) rank and match what was under the cells.
 * :class:`QNetworkPlayer`, :func:`record_forecast_game` and :func:`forecast_arrays`: a trained
   board Q-network as a player, and its forecasts beside the exact ones over the games it plays
-  (the only part that needs torch, through the core's acting function, imported when used).
+  (the only part that needs torch, through the core's acting function, imported when used);
+  with ``symmetric=True`` the player averages the network over the turned and mirrored views of a
+  position (:func:`~rdqn_core.envs.board_symmetries`).
 * The memory variant (``rdqn/MinesweeperMemory-v0``, which shows only the count under the cell
   just opened): players that differ in what they remember of their clicks,
   :func:`uniform_clicker` (nothing), :func:`fresh_cell_clicker` (where it clicked, not what it
@@ -38,8 +40,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..envs.minesweeper import (UNOPENED, MinesweeperGame, MinesweeperMemoryEnv, board_tensor, check_board,
-                                neighbour_counts)
+from ..envs.minesweeper import (UNOPENED, MinesweeperGame, MinesweeperMemoryEnv, board_symmetries, board_tensor,
+                                check_board, neighbour_counts)
 
 __all__ = ["mine_probabilities", "brute_force_probabilities", "random_player", "logic_player", "greedy_player",
            "play_game", "win_rate", "PLAYERS", "auroc", "expected_calibration_error", "memory_view",
@@ -333,13 +335,23 @@ class QNetworkPlayer:
     rewards +1 (safe) and -1 (mine), a cell's Q is ``1 - 2 P(mine)``, so ``(1 - Q) / 2`` is the
     network's forecast. ``rng`` is handed to the acting function (greedy play draws from it too,
     so a seeded generator keeps a page's numbers reproducible).
+
+    ``symmetric=True`` uses the board's symmetries: a board turned or mirrored is the same game
+    with its cells moved, so the network is asked about every such view of the position (8 on a
+    square board, 4 on a rectangle: see :func:`~rdqn_core.envs.board_symmetries`), each answer is moved back, and
+    their mean is the Q-value (a test-time ensemble; no training changes). It needs a network
+    that reads ``(T, B, channels, rows, cols)`` boards of any size, such as ``ConvQNetwork``.
+    The greedy cell is then the unopened cell of highest mean Q (the first on ties).
     """
 
-    def __init__(self, network, rng: np.random.Generator):
+    def __init__(self, network, rng: np.random.Generator, symmetric: bool = False):
         if getattr(network, "is_recurrent", False):
             raise ValueError("QNetworkPlayer plays memoryless board networks (cell 'conv' or 'mlp'); a recurrent "
                              "network needs its memory carried between clicks (use the memory variant's rollout)")
-        self.network, self.rng = network, rng
+        if symmetric and not hasattr(network, "set_board_shape"):
+            raise ValueError("symmetric=True needs a convolutional board network (cell 'conv'), which reads turned "
+                             f"boards; got {type(network).__name__}")
+        self.network, self.rng, self.symmetric = network, rng, bool(symmetric)
 
     def forecast(self, view: np.ndarray) -> tuple[int, np.ndarray]:
         """The greedy cell index for ``view`` and the implied mine probabilities ``(1 - Q) / 2``, shaped like the board."""
@@ -348,10 +360,26 @@ class QNetworkPlayer:
         view = np.asarray(view)
         if view.ndim != 2:
             raise ValueError(f"view must be a (rows, cols) board, got shape {view.shape}")
+        if self.symmetric:
+            return self._symmetric_forecast(view)
         no_memory, first, prev = None, np.zeros(1), np.full(1, -1)
         action, _, q = act_epsilon_greedy(self.network, board_tensor(view).reshape(1, -1), no_memory, first, prev,
                                           0.0, self.rng)
         return int(action[0]), (1.0 - q[0].reshape(view.shape)) / 2.0
+
+    def _symmetric_forecast(self, view: np.ndarray) -> tuple[int, np.ndarray]:
+        import torch
+
+        board = board_tensor(view)  # (channels, rows, cols)
+        moves = board_symmetries(*view.shape)
+        views = np.stack([move(board) for move, _ in moves])  # (n, channels, rows, cols): every shape equal
+        param = next(self.network.parameters())
+        with torch.no_grad():
+            q, _ = self.network(torch.as_tensor(views, dtype=param.dtype, device=param.device)[None])
+        q = q[0].reshape(len(moves), *views.shape[-2:]).cpu().numpy()
+        mean_q = np.mean([back(q_i[None])[0] for (_, back), q_i in zip(moves, q)], axis=0)
+        action = int(np.where(view == UNOPENED, mean_q, -np.inf).argmax())
+        return action, (1.0 - mean_q) / 2.0
 
     def __call__(self, view: np.ndarray, mines: int, rng: np.random.Generator) -> tuple[int, int]:
         return divmod(self.forecast(view)[0], view.shape[1])
