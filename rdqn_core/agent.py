@@ -145,11 +145,29 @@ class QAgent:
         return batch._replace(obs=turned, actions=move_actions(batch.actions),
                               prev_actions=move_actions(batch.prev_actions))
 
+    def _bootstrap(self, q_target: Tensor, q_trained: Tensor, q_ahead: Tensor | None, obs: Tensor) -> Tensor:
+        """Bootstrap values of observations ``burn + 1 .. W`` (for transitions ``burn .. W - 1``), ``(seq + n, B)``:
+        the target network's max, or with Double DQN its value of the online network's argmax; masked
+        actions (Chapter 8) never chosen; per-branch values with a branching head (Chapter 6)."""
+        q_next_target = q_target[1:]
+        branches = self.online.action_branches
+        q_next_online = torch.cat([q_trained.detach(), q_ahead])[1:] if q_ahead is not None else None
+        if branches is not None:
+            return branching_bootstrap(q_next_target, q_next_online, branches)
+        allowed = self.online.action_mask(obs)  # (W + 1, B, A) or None: every action allowed
+        next_allowed = None if allowed is None else allowed[self.config.burn_in + 1:]
+        if q_next_online is not None:
+            return double_q_bootstrap(q_next_target, q_next_online, next_allowed)
+        return max_q_bootstrap(q_next_target, next_allowed)
+
     def update(self, batch: SequenceBatch) -> dict[str, Tensor]:
         """One gradient step on a batch of windows; returns the logged metrics as 0-dim tensors.
 
         With a prioritized batch (``batch.weights``) the loss is importance-weighted and
         ``priorities`` holds the windows' new priorities for the replay.
+
+        Only the forward passes the targets read are run: without Double DQN no online look-ahead, and with
+        ``gamma = 0`` (Chapter 8) neither that nor the target network (unless advantage learning reads it).
 
         Nothing here waits for the device (no ``.item()``): the caller reads the metrics when it
         logs them. The trainer checks there that the loss stayed finite.
@@ -169,22 +187,22 @@ class QAgent:
         q_trained, state = self.online.unroll(x[trained], state, starts_after[:seq], resets_inside=False)
         with torch.no_grad():
             state = state.detach() if state is not None else None
-            q_ahead, _ = self.online.unroll(x[burn + seq:], state, starts_after[seq:], resets_inside=False)
-            target_state = self._burn_in(self.target, x, batch)
-            q_target, _ = self.target.unroll(x[burn:], target_state, starts_after, resets_inside=False)
-            # bootstrap values of observations burn + 1 .. W, i.e. for transitions burn .. W - 1
-            q_next_target = q_target[1:]
-            allowed = self.online.action_mask(batch.obs)  # (W + 1, B, A) or None: every action allowed
-            next_allowed = None if allowed is None else allowed[burn + 1:]
             branches = self.online.action_branches  # Chapter 6: one head per action dimension, or None
-            if branches is not None:
-                q_next_online = torch.cat([q_trained.detach(), q_ahead])[1:] if cfg.double_dqn else None
-                bootstrap = branching_bootstrap(q_next_target, q_next_online, branches)
-            elif cfg.double_dqn:
-                q_next_online = torch.cat([q_trained.detach(), q_ahead])[1:]
-                bootstrap = double_q_bootstrap(q_next_target, q_next_online, next_allowed)  # (seq + n, B)
+            # Only the passes the targets read are run. With gamma = 0 (Chapter 8) every discount is 0, so
+            # every bootstrap value is multiplied by 0: zeros give the same targets bit for bit, and neither
+            # the look-ahead nor the target network runs (unless advantage learning reads the target's Q).
+            # Without Double DQN the online look-ahead (which only feeds its argmax) is skipped.
+            needs_bootstrap = cfg.gamma > 0
+            q_ahead = q_target = None
+            if needs_bootstrap and cfg.double_dqn:
+                q_ahead, _ = self.online.unroll(x[burn + seq:], state, starts_after[seq:], resets_inside=False)
+            if needs_bootstrap or cfg.advantage_learning:
+                target_state = self._burn_in(self.target, x, batch)
+                q_target, _ = self.target.unroll(x[burn:], target_state, starts_after, resets_inside=False)
+            if needs_bootstrap:
+                bootstrap = self._bootstrap(q_target, q_trained, q_ahead, batch.obs)
             else:
-                bootstrap = max_q_bootstrap(q_next_target, next_allowed)
+                bootstrap = x.new_zeros(x.shape[0] - burn - 1, x.shape[1])
             parts = batch.return_parts
             if parts is None or batch.parts_gamma != cfg.gamma:
                 parts = n_step_return_parts(batch.rewards, batch.terminated, batch.truncated, batch.valid,

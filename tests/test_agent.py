@@ -166,7 +166,7 @@ def check_update_against_reference(agent: QAgent, batch, monkeypatch) -> None:
     assert torch.allclose(seen["y"][m].double(), targets[m], rtol=1e-5, atol=1e-5)
     assert torch.allclose(seen["q"][m].double(), q_taken[m], rtol=1e-5, atol=1e-5)
     assert metrics["losses/td_loss"].item() == pytest.approx(loss.item(), rel=1e-5, abs=1e-6)
-    if config.double_dqn:  # the batch really tells Double DQN from the plain max
+    if config.double_dqn and config.gamma > 0:  # the batch really tells Double DQN from the plain max
         assert not torch.allclose(targets[m], max_targets[m], atol=1e-4)
 
 
@@ -191,11 +191,14 @@ def window_features(batch, config: TrainConfig) -> dict[str, int]:
     ("lstm", True, 0.5),  # replay parts with another gamma: the agent must recompute them
     ("mlp", True, "config"),
     ("lstm", True, "rescaled"),  # R2D2's value rescaling: targets h(sums + discounts * h^-1(v))
+    ("mlp", False, "gamma0"),  # gamma = 0 (Chapter 8): the targets are the rewards, no network bootstraps
+    ("gru", True, "gamma0"),
 ])
 def test_update_matches_a_per_window_walk_with_episode_ends(cell, double_dqn, replay_gamma, monkeypatch):
     rescaled = replay_gamma == "rescaled"
-    replay_gamma = "config" if rescaled else replay_gamma
-    config = small_config(cell, double_dqn=double_dqn, value_rescaling=rescaled)
+    overrides = {"gamma": 0.0} if replay_gamma == "gamma0" else {}
+    replay_gamma = "config" if rescaled or overrides else replay_gamma
+    config = small_config(cell, double_dqn=double_dqn, value_rescaling=rescaled, **overrides)
     agent = make_agent(config)
     replay = fill_by_hand(replay_for(config, num_envs=2, gamma=replay_gamma))
     batch = replay.sample(config.batch_size, np.random.default_rng(1))
@@ -257,6 +260,33 @@ def test_no_gradient_reaches_burn_in_or_look_ahead_inputs(monkeypatch):
     trained_windows = batch.loss_mask[burn:burn + seq].bool().any(0)
     per_window = grad[burn].abs().sum(-1)  # (B,)
     assert torch.all(per_window[trained_windows] > 0)
+
+
+@pytest.mark.parametrize("cell", ["mlp", "lstm"])
+@pytest.mark.parametrize("gamma, double_dqn, advantage, online_passes, target_passes", [
+    (0.9, True, 0.0, 2, 1),  # trained steps + look-ahead for the argmax; the target bootstraps
+    (0.9, False, 0.0, 1, 1),  # no argmax to take: no look-ahead
+    (0.0, True, 0.0, 1, 0),  # gamma = 0: nothing bootstraps
+    (0.0, False, 0.5, 1, 1),  # advantage learning reads the target's Q of the trained steps
+])
+def test_update_runs_only_the_passes_its_targets_read(cell, gamma, double_dqn, advantage, online_passes,
+                                                       target_passes, monkeypatch):
+    config = small_config(cell, gamma=gamma, double_dqn=double_dqn, advantage_learning=advantage)
+    agent = make_agent(config)
+    batch = fill_by_hand(replay_for(config, num_envs=2)).sample(16, np.random.default_rng(3))
+    calls = {"online": 0, "target": 0}
+    for name in calls:
+        network = getattr(agent, name)
+        original = network.unroll
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(network, "unroll", counted)
+    metrics = agent.update(batch)
+    assert torch.isfinite(metrics["losses/td_loss"])
+    assert calls == {"online": online_passes, "target": target_passes}
 
 
 def test_memory_from_the_burn_in_still_shapes_the_trained_q_values():
