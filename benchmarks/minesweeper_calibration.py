@@ -51,16 +51,16 @@ def run_one(job: tuple[str, dict[str, Any], int, int, int]) -> dict[str, Any]:
     net = train(TrainConfig.board(env_id=MINESWEEPER_ID, seed=seed, torch_threads=1, progress=False, device="cpu",
                                   **settings)).agent.online.eval()
     train_seconds = time.perf_counter() - t0
-    player = QNetworkPlayer(net, np.random.default_rng(seed))  # one stream for both, as on the page
+    player = QNetworkPlayer(net)
     wins = win_rate(player, ROWS, COLS, MINES, games=games, seed=seed)
     # the page's positions: its games' seeds, first click at the centre
     recorded = [record_forecast_game(player, ROWS, COLS, MINES, np.random.default_rng([seed, 8, i]))
                 for i in range(scored_games)]
     implied, exact, truth = forecast_arrays(recorded)
     # the same network averaged over the board's eight symmetries: its own games, and its forecasts on the positions above
-    sym_player = QNetworkPlayer(net, np.random.default_rng(seed), symmetric=True)
+    sym_player = QNetworkPlayer(net, symmetric=True)
     sym_wins = win_rate(sym_player, ROWS, COLS, MINES, games=games, seed=seed)
-    sym = np.concatenate([sym_player.forecast(s["view"])[1][s["view"] == -1] for g in recorded for s in g["steps"]])
+    sym, _, _ = forecast_arrays(recorded, player=sym_player)
     return dict(variant=name, seed=seed, train_seconds=round(train_seconds, 1), win_rate=round(wins["rate"], 4),
                 auroc=round(auroc(implied, truth), 4),
                 ece=round(expected_calibration_error(np.clip(implied, 0, 1), truth), 4),

@@ -29,16 +29,3 @@ def test_the_committed_file_has_what_the_page_reads():
                 assert score[player]["games"] == data["games"] and 0 <= score[player]["rate"] <= 1
     assert set(runs["6x6/4"]["scores"]) == set(module.BOARDS)  # the 6x6 agent plays every board
 
-
-def test_a_network_plays_a_board_of_another_size():
-    """The player sets the board shape from the view: a 6x6 network clicks a cell of a 9x9 board."""
-    import numpy as np
-
-    from rdqn_core import ConvQNetwork
-
-    module = load_script_module(SCRIPT)
-    net = ConvQNetwork(10, (6, 6), (8, 8))
-    view = np.full((9, 9), -1)
-    view[4, 4] = 1
-    r, c = module.network_player(net)(view, 10, None)
-    assert 0 <= r < 9 and 0 <= c < 9 and (r, c) != (4, 4)

@@ -128,7 +128,7 @@ class ExactQNetwork(torch.nn.Module):
 
 def test_network_player_with_exact_q_values_forecasts_the_exact_probabilities():
     rows, cols, mines = 5, 5, 3
-    player = QNetworkPlayer(ExactQNetwork(rows, cols, mines), np.random.default_rng(0))
+    player = QNetworkPlayer(ExactQNetwork(rows, cols, mines))
     games = [record_forecast_game(player, rows, cols, mines, np.random.default_rng([3, i])) for i in range(20)]
     for g in games:
         for s in g["steps"]:
@@ -147,7 +147,7 @@ def test_network_player_rejects_recurrent_networks_and_empty_records():
     net = ExactQNetwork(3, 3, 1)
     net.is_recurrent = True
     with pytest.raises(ValueError, match="memoryless board networks"):
-        QNetworkPlayer(net, np.random.default_rng(0))
+        QNetworkPlayer(net)
     with pytest.raises(ValueError, match="no positions to score"):
         forecast_arrays([])
 
@@ -180,8 +180,8 @@ def test_symmetric_network_player_averages_over_the_turned_boards():
     torch.manual_seed(0)
     rows, cols, mines = 5, 5, 3
     net = ConvQNetwork(BOARD_CHANNELS, (rows, cols), conv_channels=(8, 8)).eval()  # untrained: not symmetric
-    plain = QNetworkPlayer(net, np.random.default_rng(0))
-    sym = QNetworkPlayer(net, np.random.default_rng(0), symmetric=True)
+    plain = QNetworkPlayer(net)
+    sym = QNetworkPlayer(net, symmetric=True)
     view = _views(1, rows, cols, mines, seed=5)[0]
     moves = board_symmetries(rows, cols)
     # by hand: the mean over the eight views of Q, each moved back
@@ -202,4 +202,41 @@ def test_symmetric_network_player_averages_over_the_turned_boards():
     rate = win_rate(sym, rows, cols, mines, games=30, seed=2)
     assert rate["games"] == 30
     with pytest.raises(ValueError, match="convolutional board network"):
-        QNetworkPlayer(ExactQNetwork(rows, cols, mines), np.random.default_rng(0), symmetric=True)
+        QNetworkPlayer(ExactQNetwork(rows, cols, mines), symmetric=True)
+
+
+def test_network_player_plays_any_board_size_without_changing_the_network():
+    """A 6x6 network clicks on 9x9 and 4x7 boards: the player hands it whole boards, its board_shape stays."""
+    from rdqn_core import ConvQNetwork
+    from rdqn_core.envs.minesweeper import board_tensor
+
+    torch.manual_seed(1)
+    net = ConvQNetwork(BOARD_CHANNELS, (6, 6), conv_channels=(8, 8)).eval()
+    player = QNetworkPlayer(net)
+    for rows, cols, mines in [(9, 9, 10), (4, 7, 3)]:
+        for view in _views(3, rows, cols, mines, seed=6):
+            action, implied = player.forecast(view)
+            with torch.no_grad():
+                q = net(torch.as_tensor(board_tensor(view))[None, None])[0].reshape(rows, cols).numpy()
+            np.testing.assert_allclose(implied, (1 - q) / 2, atol=1e-6)
+            assert action == int(np.where(view == -1, q, -np.inf).argmax()), "the unopened cell of highest Q"
+            assert player(view, mines, None) == divmod(action, cols)
+        assert win_rate(player, rows, cols, mines, games=5, seed=0)["games"] == 5
+    assert net.board_shape == (6, 6), "playing other sizes must not change how the network reads flat boards"
+
+
+def test_forecast_arrays_rescores_the_recorded_positions_with_another_player():
+    from rdqn_core import ConvQNetwork
+
+    torch.manual_seed(2)
+    rows, cols, mines = 5, 5, 3
+    net = ConvQNetwork(BOARD_CHANNELS, (rows, cols), conv_channels=(8, 8)).eval()
+    plain, sym = QNetworkPlayer(net), QNetworkPlayer(net, symmetric=True)
+    games = [record_forecast_game(plain, rows, cols, mines, np.random.default_rng([4, i])) for i in range(5)]
+    implied, exact, truth = forecast_arrays(games)
+    rescored, exact_again, truth_again = forecast_arrays(games, player=sym)
+    by_hand = np.concatenate([sym.forecast(s["view"])[1][s["view"] == -1] for g in games for s in g["steps"]])
+    np.testing.assert_array_equal(rescored, by_hand)
+    np.testing.assert_array_equal(exact_again, exact)
+    np.testing.assert_array_equal(truth_again, truth)
+    assert np.abs(rescored - implied).max() > 1e-3, "an untrained network's views disagree"

@@ -24,11 +24,9 @@ import pathlib
 import sys
 import time
 
-import numpy as np
 import torch
 
-from rdqn_core import (MINESWEEPER_ID, QNetworkPlayer, TrainConfig, act_epsilon_greedy, board_tensor, train,
-                       win_rate)
+from rdqn_core import MINESWEEPER_ID, QNetworkPlayer, TrainConfig, train, win_rate
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # the scripts' shared helpers
 from _runs import machine, run_jobs  # noqa: E402
@@ -53,19 +51,6 @@ def page_config(rows: int, cols: int, mines: int, steps: int) -> TrainConfig:
         torch_threads=1, progress=False, device="cpu")
 
 
-def network_player(net: torch.nn.Module):
-    """A ``win_rate`` player that clicks the network's greedy unopened cell (its own generator is unused)."""
-    rng = np.random.default_rng(0)
-
-    def player(view, mines, _rng):
-        net.set_board_shape(view.shape)
-        obs = board_tensor(view).reshape(1, -1)
-        action, _, _ = act_epsilon_greedy(net, obs, None, np.zeros(1), np.full(1, -1), 0.0, rng)
-        return divmod(int(action[0]), view.shape[1])
-
-    return player
-
-
 def run_one(job: tuple[str, int, int]) -> dict:
     name, steps, games = job
     torch.set_num_threads(1)
@@ -79,9 +64,8 @@ def run_one(job: tuple[str, int, int]) -> dict:
     for board in played:
         r, c, m = BOARDS[board]
         # dqn_sym: the same network averaged over the board's eight symmetries (QNetworkPlayer(..., symmetric=True))
-        symmetric = QNetworkPlayer(net, np.random.default_rng(0), symmetric=True)
-        scores[board] = {"dqn": win_rate(network_player(net), r, c, m, games=games, seed=SEED),
-                         "dqn_sym": win_rate(symmetric, r, c, m, games=games, seed=SEED),
+        scores[board] = {"dqn": win_rate(QNetworkPlayer(net), r, c, m, games=games, seed=SEED),
+                         "dqn_sym": win_rate(QNetworkPlayer(net, symmetric=True), r, c, m, games=games, seed=SEED),
                          "greedy": win_rate("greedy", r, c, m, games=games, seed=SEED)}
     record = {"trained_on": name, "env_steps": result.summary["env_steps"], "updates": result.summary["updates"],
               "train_seconds": round(train_seconds, 1), "games": games, "scores": scores,

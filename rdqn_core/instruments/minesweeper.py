@@ -329,57 +329,59 @@ def expected_calibration_error(probabilities, outcomes, bins: int = 10) -> float
 class QNetworkPlayer:
     """A memoryless board Q-network (Chapter 8's :class:`~rdqn_core.networks.ConvQNetwork`) as a ``Player``.
 
-    It plays the masked greedy action of :func:`~rdqn_core.rollout.act_epsilon_greedy`, so
-    ``win_rate(QNetworkPlayer(net, rng), ...)`` scores it like the reference players, and
-    :meth:`forecast` reads its Q-values as mine probabilities: trained with gamma = 0 on the
-    rewards +1 (safe) and -1 (mine), a cell's Q is ``1 - 2 P(mine)``, so ``(1 - Q) / 2`` is the
-    network's forecast. ``rng`` is handed to the acting function (greedy play draws from it too,
-    so a seeded generator keeps a page's numbers reproducible).
+    It clicks the unopened cell of highest Q (the first on ties: the masked greedy action of
+    :func:`~rdqn_core.rollout.act_epsilon_greedy`), so ``win_rate(QNetworkPlayer(net), ...)`` scores it like
+    the reference players, and :meth:`forecast` reads its Q-values as mine probabilities: trained with
+    gamma = 0 on the rewards +1 (safe) and -1 (mine), a cell's Q is ``1 - 2 P(mine)``, so ``(1 - Q) / 2`` is
+    the network's forecast. Greedy play draws no random numbers.
+
+    A convolutional network is handed whole boards, ``(T, B, channels, rows, cols)``, so the same weights
+    play every board size without changing the network (its ``board_shape`` stays as it was); any other
+    memoryless network gets the flattened board its input size was built for.
 
     ``symmetric=True`` uses the board's symmetries: a board turned or mirrored is the same game
     with its cells moved, so the network is asked about every such view of the position (8 on a
     square board, 4 on a rectangle: see :func:`~rdqn_core.envs.board_symmetries`), each answer is moved back, and
-    their mean is the Q-value (a test-time ensemble; no training changes). It needs a network
-    that reads ``(T, B, channels, rows, cols)`` boards of any size, such as ``ConvQNetwork``.
-    The greedy cell is then the unopened cell of highest mean Q (the first on ties).
+    their mean is the Q-value (a test-time ensemble; no training changes). It needs a convolutional network.
     """
 
-    def __init__(self, network, rng: np.random.Generator, symmetric: bool = False):
+    def __init__(self, network, symmetric: bool = False):
         if getattr(network, "is_recurrent", False):
             raise ValueError("QNetworkPlayer plays memoryless board networks (cell 'conv' or 'mlp'); a recurrent "
                              "network needs its memory carried between clicks (use the memory variant's rollout)")
-        if symmetric and not hasattr(network, "set_board_shape"):
+        self.reads_boards = hasattr(network, "set_board_shape")  # ConvQNetwork: (T, B, C, H, W) of any size
+        if symmetric and not self.reads_boards:
             raise ValueError("symmetric=True needs a convolutional board network (cell 'conv'), which reads turned "
                              f"boards; got {type(network).__name__}")
-        self.network, self.rng, self.symmetric = network, rng, bool(symmetric)
+        self.network, self.symmetric = network, bool(symmetric)
 
-    def forecast(self, view: np.ndarray) -> tuple[int, np.ndarray]:
-        """The greedy cell index for ``view`` and the implied mine probabilities ``(1 - Q) / 2``, shaped like the board."""
-        from ..rollout import act_epsilon_greedy  # torch: imported only by the one player that needs it
+    def q_values(self, view: np.ndarray) -> np.ndarray:
+        """The network's Q-value of every cell of ``view`` (``(rows, cols)``; with ``symmetric``, the mean over views)."""
+        import torch  # imported only by the one player that needs it
 
         view = np.asarray(view)
         if view.ndim != 2:
             raise ValueError(f"view must be a (rows, cols) board, got shape {view.shape}")
-        if self.symmetric:
-            return self._symmetric_forecast(view)
-        no_memory, first, prev = None, np.zeros(1), np.full(1, -1)
-        action, _, q = act_epsilon_greedy(self.network, board_tensor(view).reshape(1, -1), no_memory, first, prev,
-                                          0.0, self.rng)
-        return int(action[0]), (1.0 - q[0].reshape(view.shape)) / 2.0
-
-    def _symmetric_forecast(self, view: np.ndarray) -> tuple[int, np.ndarray]:
-        import torch
-
         board = board_tensor(view)  # (channels, rows, cols)
-        moves = board_symmetries(*view.shape)
-        views = np.stack([move(board) for move, _ in moves])  # (n, channels, rows, cols): every shape equal
+        moves = board_symmetries(*view.shape) if self.symmetric else [(lambda b: b, lambda b: b)]
+        boards = np.stack([move(board) for move, _ in moves])  # (n, channels, rows, cols): every shape equal
         param = next(self.network.parameters())
+        x = torch.as_tensor(boards, dtype=param.dtype, device=param.device)[None]  # (1, n, C, H, W)
+        if not self.reads_boards:
+            x = x.flatten(2)
+        n = len(moves)
+        starts = torch.ones(1, n, device=param.device)
+        no_action = torch.full((1, n), -1, dtype=torch.long, device=param.device)
         with torch.no_grad():
-            q, _ = self.network(torch.as_tensor(views, dtype=param.dtype, device=param.device)[None])
-        q = q[0].reshape(len(moves), *views.shape[-2:]).cpu().numpy()
-        mean_q = np.mean([back(q_i[None])[0] for (_, back), q_i in zip(moves, q)], axis=0)
-        action = int(np.where(view == UNOPENED, mean_q, -np.inf).argmax())
-        return action, (1.0 - mean_q) / 2.0
+            q, _ = self.network(x, None, starts, no_action)
+        q = q[0].reshape(n, *view.shape).cpu().numpy()
+        return np.mean([back(q_i[None])[0] for (_, back), q_i in zip(moves, q)], axis=0)
+
+    def forecast(self, view: np.ndarray) -> tuple[int, np.ndarray]:
+        """The greedy cell index for ``view`` and the implied mine probabilities ``(1 - Q) / 2``, shaped like the board."""
+        q = self.q_values(view)
+        action = int(np.where(np.asarray(view) == UNOPENED, q, -np.inf).argmax())
+        return action, (1.0 - q) / 2.0
 
     def __call__(self, view: np.ndarray, mines: int, rng: np.random.Generator) -> tuple[int, int]:
         return divmod(self.forecast(view)[0], view.shape[1])
@@ -406,13 +408,19 @@ def record_forecast_game(player: QNetworkPlayer, rows: int, cols: int, mines: in
     return dict(steps=steps, mine_map=game.mine_map.copy(), won=game.won)
 
 
-def forecast_arrays(games: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(implied, exact, truth)`` over every unopened cell of every position of :func:`record_forecast_game`'s games."""
+def forecast_arrays(games: list[dict], player: QNetworkPlayer | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(implied, exact, truth)`` over every unopened cell of every position of :func:`record_forecast_game`'s games.
+
+    ``player`` (optional) re-scores the same recorded positions with another player's forecasts (Chapter 8 compares
+    the network averaged over the board's symmetries with the one that played), in the same order.
+    """
     implied, exact, truth = [], [], []
     for g in games:
         for s in g["steps"]:
             cells = s["view"] == UNOPENED
-            implied.append(s["implied"][cells])
+            forecast = s["implied"] if player is None else player.forecast(s["view"])[1]
+            implied.append(forecast[cells])
             exact.append(s["exact"][cells])
             truth.append(g["mine_map"][cells])
     if not implied:
