@@ -40,3 +40,16 @@ def test_quick_run_scores_network_and_exact_forecasts(capsys):
     assert 0.0 <= record["sym_auroc"] <= 1.0 and 0.0 <= record["sym_win_rate"] <= 1.0
     assert record["sym_mean_abs_gap"] != record["mean_abs_gap"]  # the averaged forecasts are other numbers
     assert "tiny" in capsys.readouterr().out
+
+
+def test_update_passes_benchmark_times_every_variant(capsys):
+    spec = importlib.util.spec_from_file_location("update_passes", ROOT / "benchmarks" / "update_passes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    times = module.main(["--rounds", "1", "--updates", "2"])
+    assert set(times) == set(module.VARIANTS) and all(len(t) == 1 and t[0] > 0 for t in times.values())
+    out = capsys.readouterr().out
+    assert all(name in out for name in module.VARIANTS) and "ratio" in out
+    assert module.VARIANTS["gamma 0 (online pass only)"].gamma == 0.0
+    with pytest.raises(SystemExit):
+        module.main(["--rounds", "0"])
