@@ -50,3 +50,18 @@ def test_rerunning_one_group_keeps_the_other_groups_commands(quick_file, tmp_pat
     assert "command" not in after and "--only reacher" in after["commands"]["reacher"]
     assert {g: c for g, c in after["commands"].items() if g != "reacher"} == {
         g: c for g, c in before["commands"].items() if g != "reacher"}
+
+
+@pytest.mark.slow
+def test_screen_runs_the_noisy_drqn_with_overrides_and_writes_nothing(tmp_path, capsys):
+    module = load_script_module(SCRIPT)
+    out = tmp_path / "never.json"
+    records = module.main(["--quick", "--jobs", "1", "--seeds", "0", "--out", str(out),
+                           "--screen", 'lr={"learning_rate": 0.0005}'])
+    (record,) = records
+    assert record["variant"] == "lr" and record["seed"] == 0 and record["overrides"] == {"learning_rate": 0.0005}
+    assert record["config"]["learning_rate"] == 0.0005
+    assert record["config"]["env_id"] == module.NOISY_LONG.env_id and record["config"]["seq_len"] == 16
+    assert not out.exists() and "lr" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="NAME=JSON"):
+        module.main(["--quick", "--screen", "lr=notjson"])

@@ -19,7 +19,11 @@ Usage (from the repository root; about three hours on two cores: the file record
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python book/scripts/ch06_experiments.py --jobs 2
     .venv/bin/python book/scripts/ch06_experiments.py --quick --out /tmp/ch06.json   # CI: tiny budget
 
-``--only GROUP[,GROUP]`` runs some groups and merges them into an existing file.
+``--only GROUP[,GROUP]`` runs some groups and merges them into an existing file. ``--screen NAME=JSON`` (repeatable)
+screens a lever instead: the noisy-angle DRQN of ``noisy_long`` with those ``TrainConfig`` overrides, on ``--seeds``
+(default 0,1), printing each run's final mean and writing nothing::
+
+    OMP_NUM_THREADS=1 python book/scripts/ch06_experiments.py --screen 'rescaled={"value_rescaling": true}'
 """
 from __future__ import annotations
 
@@ -155,13 +159,42 @@ def greedy_episode(network, cfg: TrainConfig, seed: int = 123) -> dict:
     return {"angles": [round(a, 4) for a in angles], "torques": torques, "return": round(total, 1)}
 
 
-def main(argv: list[str] | None = None) -> None:
+def screen(variants: list[str], seeds: list[int], quick: bool, n_jobs: int) -> list[dict]:
+    """Run ``noisy_long`` with each variant's overrides (``NAME=JSON``) on ``seeds``; print and return the records."""
+    jobs = []
+    for spec in variants:
+        name, _, overrides = spec.partition("=")
+        try:
+            changes = json.loads(overrides)
+        except json.JSONDecodeError as err:
+            raise SystemExit(f"--screen takes NAME=JSON, e.g. 'lr={{\"learning_rate\": 5e-4}}'; got {spec!r} ({err})")
+        if not name or not isinstance(changes, dict):
+            raise SystemExit(f"--screen takes NAME=JSON with a JSON object of TrainConfig fields, got {spec!r}")
+        cfg = dataclasses.replace(NOISY_LONG, **changes)
+        if quick:
+            cfg = dataclasses.replace(cfg, total_steps=600, eval_every=300, learning_starts=200)
+        jobs += [("screen", name, {"overrides": changes, "seed": seed}, dataclasses.replace(cfg, seed=seed))
+                 for seed in seeds]
+    records = run_jobs(run_one, jobs, n_jobs)
+    print("variant            seed    final  evaluations")
+    for r in records:
+        print(f"{r['variant']:18s} {r['seed']:4d} {r['final_mean']:8.1f}  {r['eval_means']}")
+    return records
+
+
+def main(argv: list[str] | None = None) -> list[dict] | None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=pathlib.Path, default=OUT)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="tiny budgets, one seed (CI checks the script runs)")
     parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups to (re)run")
+    parser.add_argument("--screen", action="append", default=[], metavar="NAME=JSON",
+                        help="screen a lever on the noisy-angle DRQN (noisy_long plus these TrainConfig overrides); "
+                             "prints the finals, writes no file")
+    parser.add_argument("--seeds", default="0,1", help="seeds for --screen, comma-separated")
     args = parser.parse_args(argv)
+    if args.screen:
+        return screen(args.screen, [int(s) for s in args.seeds.split(",")], args.quick, args.jobs)
     only = set(args.only.split(","))
     if not only <= set(GROUPS):
         parser.error(f"--only takes groups from {', '.join(GROUPS)}, got {sorted(only - set(GROUPS))}")
