@@ -145,12 +145,12 @@ class QAgent:
         return batch._replace(obs=turned, actions=move_actions(batch.actions),
                               prev_actions=move_actions(batch.prev_actions))
 
-    def _bootstrap(self, q_target: Tensor, q_trained: Tensor, q_ahead: Tensor | None, obs: Tensor) -> Tensor:
+    def _bootstrap(self, q_target: Tensor, q_trained: Tensor, q_ahead: Tensor | None, obs: Tensor,
+                   branches: tuple[int, ...] | None) -> Tensor:
         """Bootstrap values of observations ``burn + 1 .. W`` (for transitions ``burn .. W - 1``), ``(seq + n, B)``:
         the target network's max, or with Double DQN its value of the online network's argmax; masked
         actions (Chapter 8) never chosen; per-branch values with a branching head (Chapter 6)."""
         q_next_target = q_target[1:]
-        branches = self.online.action_branches
         q_next_online = torch.cat([q_trained.detach(), q_ahead])[1:] if q_ahead is not None else None
         if branches is not None:
             return branching_bootstrap(q_next_target, q_next_online, branches)
@@ -200,7 +200,7 @@ class QAgent:
                 target_state = self._burn_in(self.target, x, batch)
                 q_target, _ = self.target.unroll(x[burn:], target_state, starts_after, resets_inside=False)
             if needs_bootstrap:
-                bootstrap = self._bootstrap(q_target, q_trained, q_ahead, batch.obs)
+                bootstrap = self._bootstrap(q_target, q_trained, q_ahead, batch.obs, branches)
             else:
                 bootstrap = x.new_zeros(x.shape[0] - burn - 1, x.shape[1])
             parts = batch.return_parts
