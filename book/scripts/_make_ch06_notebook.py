@@ -243,6 +243,9 @@ page_final = evaluate(result.agent, config.env_id, 50, seed=50_000 + SEED)
 steps, seconds = result.summary["env_steps"], result.summary["wall_seconds"]
 print(f"{steps:,} steps in {seconds:.0f} s; greedy return over 50 fresh episodes "
       f"{page_final.mean():.0f} +- {page_final.std():.0f}")
+# the trained return differs in its last digits between processors: glued here,
+# in a cell nbval does not compare; the checked cell below prints only the verdict
+glue("page_final", float(page_final.mean()), display=False)
 """, "nbval-ignore-output")
 
 code(r"""
@@ -260,7 +263,6 @@ fig.tight_layout()
 """, "hide-input")
 
 code(r"""
-glue("page_final", float(page_final.mean()), display=False)
 assert page_final.mean() > -600, page_final.mean()  # random torques: about -1,200
 print("the page's DQN swings the pendulum up")
 """, "remove-input", "nbval-check-output")
