@@ -283,6 +283,7 @@ $\theta_{t+1} = \theta_t + \dot\theta_{t+1}\,\Delta t$, so the difference of two
 code(r"""
 env = angle_pendulum()
 obs, _ = env.reset(seed=SEED)
+env.action_space.seed(SEED)  # reset(seed=) does not seed the random actions
 errors = []
 for _ in range(200):
     new, *_ = env.step(env.action_space.sample())
