@@ -173,6 +173,13 @@ fig.tight_layout()
 """, "hide-input")
 
 code(r"""
+# quantisation is cheap from K = 5 on, and every learned policy swings up
+assert controller[5].mean() > controller["continuous"].mean() - 60
+assert all(np.median(learned[k]) > -400 for k in K_VALUES if k >= 5)
+print("quantisation cost at K >= 5 is small; every DQN with K >= 5 swings up")
+""", "remove-input", "nbval-check-output")
+
+code(r"""
 best_k = max(K_VALUES, key=lambda k: np.median(learned[k]))
 glue("best_k", best_k, display=False)
 glue("best_k_median", float(np.median(learned[best_k])), display=False)
@@ -182,11 +189,7 @@ glue("ctrl_k5", float(controller[5].mean()), display=False)
 glue("dqn_k2", float(np.median(learned[2])), display=False)
 glue("sweep_verdict", "meets" if np.median(learned[best_k]) >= -170 else "misses",
      display=False)
-# quantisation is cheap from K = 5 on, and every learned policy swings up
-assert controller[5].mean() > controller["continuous"].mean() - 60
-assert all(np.median(learned[k]) > -400 for k in K_VALUES if k >= 5)
-print("quantisation cost at K >= 5 is small; every DQN with K >= 5 swings up")
-""", "remove-input", "nbval-check-output")
+""", "remove-input")
 
 md(r"""
 The controller loses {glue:text}`ctrl_continuous:.0f` → {glue:text}`ctrl_k5:.0f` with five levels and
@@ -410,10 +413,13 @@ def r2(features):
 probe_linear, probe_products = r2(frames), r2(np.column_stack([frames, products]))
 print(f"R^2 of a linear read-out of the velocity: two frames {probe_linear:.2f}, "
       f"with the two products {probe_products:.3f}")
-glue("probe_linear", probe_linear, display=False)
-glue("probe_products", probe_products, display=False)
 assert probe_linear < 0.2 and probe_products > 0.97
 """, "nbval-check-output")
+
+code(r"""
+glue("probe_linear", probe_linear, display=False)
+glue("probe_products", probe_products, display=False)
+""", "remove-input")
 
 md(r"""
 A ReLU network can build such products, but it has to learn them from TD errors while it learns the Q-values, and
@@ -444,12 +450,15 @@ for velocity, returns in noisy_controller.items():
 """, "nbval-ignore-output")
 
 code(r"""
-for name, returns in noisy_controller.items():
-    glue(f"noisy_ctrl_{name}", float(returns.mean()), display=False)
 two_frames = noisy_controller["two_frames"].mean()
 assert noisy_controller["alpha_beta"].mean() > two_frames + 400
 print("from noisy angles the filter (a memory) swings up; two frames do not")
 """, "remove-input", "nbval-check-output")
+
+code(r"""
+for name, returns in noisy_controller.items():
+    glue(f"noisy_ctrl_{name}", float(returns.mean()), display=False)
+""", "remove-input")
 
 md(r"""
 With the true velocity the controller scores {glue:text}`noisy_ctrl_true:.0f`, with the filter
