@@ -15,7 +15,7 @@ Usage (from the repository root; one torch thread per run, ``--jobs`` runs at a 
     python benchmarks/reliability.py --seeds 4 --variant ln='{"layer_norm": true}' --variant base='{}'
     python benchmarks/reliability.py --env rdqn/FlickerCartPole-v0 --seeds 3 --checkpoints 50000
 
-It prints one table per variant and, with ``--out``, writes every run's record as JSON.
+It prints one table per variant and, with ``--out``, writes every run's record as JSON (rewritten after each run).
 """
 from __future__ import annotations
 
@@ -113,12 +113,12 @@ def main() -> None:
             records.append(record)
             print(f"[{record['variant']} seed {record['seed']}] first solve {record['first_solve']}, finals "
                   f"{record['finals']}, evals {record['eval_means']}", flush=True)
+            if args.out:  # after every run, so that a screen stopped early keeps what it measured
+                with open(args.out, "w") as f:
+                    json.dump({"variants": variants, "records": records}, f, indent=1)
     for name in variants:
         print(f"\n== {name}: {json.dumps(variants[name])}")
         print(table([r for r in records if r["variant"] == name], checkpoints, args.threshold))
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"variants": variants, "records": records}, f, indent=1)
 
 
 if __name__ == "__main__":

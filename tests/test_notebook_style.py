@@ -22,15 +22,22 @@ def test_book_has_notebooks():
     assert NOTEBOOKS, f"no notebooks found in {BOOK}"
 
 
-def long_code_lines(notebook: Path) -> list[str]:
-    """'cell <index>, line <n> (<width> chars): <text>' for every over-long code line."""
+def code_cells(notebook: Path) -> list[tuple[int, list[str], str]]:
+    """``(index, tags, source text)`` of every code cell; the index counts all cells from 0."""
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     found = []
     for index, cell in enumerate(cells):
-        if cell.get("cell_type") != "code":
-            continue
-        source = cell["source"]
-        text = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            text = "".join(source) if isinstance(source, list) else source
+            found.append((index, cell.get("metadata", {}).get("tags", []), text))
+    return found
+
+
+def long_code_lines(notebook: Path) -> list[str]:
+    """'cell <index>, line <n> (<width> chars): <text>' for every over-long code line."""
+    found = []
+    for index, _, text in code_cells(notebook):
         for number, line in enumerate(text.splitlines(), start=1):
             if len(line) > MAX_LINE:
                 found.append(f"cell {index}, line {number} ({len(line)} chars): {line}")
@@ -54,12 +61,8 @@ def wide_figures(notebook: Path) -> list[str]:
     """'cell <index>: figsize=(w, h)' for every literal ``figsize`` wider than the column allows."""
     import re
 
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     found = []
-    for index, cell in enumerate(cells):
-        if cell.get("cell_type") != "code":
-            continue
-        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    for index, _, text in code_cells(notebook):
         for match in re.finditer(r"figsize=\(\s*([0-9.]+)\s*,", text):
             if float(match.group(1)) > MAX_FIGURE_WIDTH:
                 found.append(f"cell {index}: {match.group(0)}")
@@ -74,15 +77,8 @@ def test_figures_fit_the_column(notebook):
 
 def glue_in_checked_cells(notebook: Path) -> list[int]:
     """Indices of cells that nbval compares (tag ``nbval-check-output``) and also call ``glue``."""
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
-    found = []
-    for index, cell in enumerate(cells):
-        tags = cell.get("metadata", {}).get("tags", [])
-        source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else source
-        if cell.get("cell_type") == "code" and "nbval-check-output" in tags and "glue(" in text:
-            found.append(index)
-    return found
+    return [index for index, tags, text in code_cells(notebook)
+            if "nbval-check-output" in tags and "glue(" in text]
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.name)
