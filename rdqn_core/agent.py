@@ -72,20 +72,32 @@ class QAgent:
     def __init__(self, network: nn.Module, config: TrainConfig, device: torch.device):
         self.config, self.device = config, device
         self.online = network.to(device)
-        self.target = copy.deepcopy(self.online).requires_grad_(False)
-        # a deep copy breaks cuDNN's single weight buffer: re-pack it, or every CUDA forward of the target repacks
-        # (and warns); a no-op on the CPU. Later syncs copy in place and keep the packing.
-        for module in self.target.modules():
-            if isinstance(module, nn.RNNBase):
-                module.flatten_parameters()
-        # one normalizer for both networks: the target sees observations exactly as the online net does
-        self.target.normalizer = self.online.normalizer
+        self.target = self._copy_of_online()
+        # Polyak-Ruppert averaging (``average_tau > 0``): a moving average of the online weights plays greedily
+        self.average = self._copy_of_online() if config.average_tau > 0 else None
         self.optimizer = _adam(self.online.parameters(), config.learning_rate, config.adam_eps)
         self.n_actions = network.n_actions
         self.updates = 0
         # Chapter 8: the cell permutations of the board's symmetries, (S, A), or None (no turning)
         self._board_moves = self._symmetry_tables(network) if config.board_symmetries else None
         self.priorities: Tensor | None = None  # (B,) new priorities of the last update's windows
+
+    def _copy_of_online(self) -> nn.Module:
+        """A frozen copy of the online net that shares its normalizer (the target; the weight average)."""
+        twin = copy.deepcopy(self.online).requires_grad_(False)
+        # a deep copy breaks cuDNN's single weight buffer: re-pack it, or every CUDA forward of the copy repacks
+        # (and warns); a no-op on the CPU. Later syncs copy in place and keep the packing.
+        for module in twin.modules():
+            if isinstance(module, nn.RNNBase):
+                module.flatten_parameters()
+        # one normalizer for all networks: the copy sees observations exactly as the online net does
+        twin.normalizer = self.online.normalizer
+        return twin
+
+    @property
+    def greedy_network(self) -> nn.Module:
+        """The network that plays greedy episodes: the weight average if ``average_tau > 0``, else the online net."""
+        return self.average if self.average is not None else self.online
 
     @property
     def is_recurrent(self) -> bool:
@@ -240,6 +252,10 @@ class QAgent:
         self.optimizer.step()
         self.updates += 1
         self.sync_target()
+        if self.average is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(list(self.average.parameters()), list(self.online.parameters()),
+                                     cfg.average_tau)
         with torch.no_grad():
             mask_f = mask.to(q_taken.dtype)
             return {
@@ -279,11 +295,18 @@ class QAgent:
         """Everything an interrupted run needs to go on: both networks, the optimizer, the update count."""
         out = {"online": self.online.state_dict(), "target": self.target.state_dict(),
                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+        if self.average is not None:
+            out["average"] = self.average.state_dict()
         return out
 
     def load_state_dict(self, state: dict) -> None:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
+        if self.average is not None:
+            if "average" not in state:
+                raise ValueError("this agent averages its weights (average_tau > 0) but the state has no 'average' "
+                                 "network; load it into an agent built with the state's own config")
+            self.average.load_state_dict(state["average"])
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])

@@ -128,6 +128,7 @@ def save_checkpoint(path: str | os.PathLike, agent: QAgent, config: TrainConfig,
         "n_actions": agent.n_actions,
         "online": agent.online.state_dict(),
         "target": agent.target.state_dict(),
+        **({"average": agent.average.state_dict()} if agent.average is not None else {}),
         "updates": agent.updates,
         "extra": _plain(extra or {}, "extra"),
     }
@@ -143,7 +144,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
     payload = _load(path, device)
     config = config_from_dict(payload["config"])
     agent = build_agent(config, payload["obs_dim"], payload["n_actions"], device)
-    agent.load_state_dict({k: payload[k] for k in ("online", "target", "updates")})
+    agent.load_state_dict({k: payload[k] for k in ("online", "target", "average", "updates") if k in payload})
     return agent, config
 
 

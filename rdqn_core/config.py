@@ -89,6 +89,11 @@ class TrainConfig:
     target_tau: float = _f(1.0, "at every sync the target moves by tau towards the online net: 1.0 copies "
                                  "(hard update, DQN); < 1 with period 1 is Polyak averaging", low=0.0, high=1.0,
                            low_open=True)
+    average_tau: float = _f(0.0, "Polyak-Ruppert averaging of the online weights: after every update an average "
+                                  "moves by tau towards them, and the average plays every greedy episode "
+                                  "(evaluations, checkpoints, the evaluate command); exploration still acts with "
+                                  "the online net, so training is unchanged (0: the online net plays)",
+                            low=0.0, high=1.0)
     priority_exponent: float = _f(0.0, "prioritized sequence replay: sample windows with probability ~ priority ** "
                                        "this (0: uniform; R2D2: 0.9)", low=0.0, high=1.0)
     importance_exponent: float = _f(0.6, "importance-sampling exponent beta of prioritized replay (R2D2: 0.6)",

@@ -74,9 +74,10 @@ def evaluate(agent: QAgent, env_id: Any, episodes: int, seed: int, max_steps: in
              env_kwargs: dict | None = None) -> np.ndarray:
     """Greedy returns of ``episodes`` episodes, run side by side, each from a fresh (zero) memory.
 
-    Environment ``i`` is reset with seed ``seed + i``; each plays exactly one episode.
+    Environment ``i`` is reset with seed ``seed + i``; each plays exactly one episode. The agent's
+    ``greedy_network`` plays: the online net, or its weight average when ``average_tau > 0``.
     """
-    return evaluate_policy(agent.online, env_id, episodes, seed, max_steps, env_kwargs,
+    return evaluate_policy(agent.greedy_network, env_id, episodes, seed, max_steps, env_kwargs,
                            action_bins=agent.config.action_bins)
 
 

@@ -370,6 +370,48 @@ def test_polyak_sync_every_second_update():
                 assert torch.allclose(t_new, 0.5 * t_old + 0.5 * p, rtol=0, atol=1e-6)
 
 
+def test_weight_average_follows_the_online_net_and_plays_greedily():
+    """average_tau > 0: after every update the average moves by tau towards the online weights (its own
+    normalizer is the online one), and the average is the greedy network; 0: there is none."""
+    agent, batches = _agent_and_batches(small_config("lstm", average_tau=0.2), 3)
+    assert agent.greedy_network is agent.average and agent.average is not agent.online
+    assert agent.average.normalizer is agent.online.normalizer
+    assert same(parameters(agent.average), parameters(agent.online))  # starts as the initial weights
+    for batch in batches:
+        old = parameters(agent.average)
+        agent.update(batch)
+        for a_old, a_new, p in zip(old, parameters(agent.average), parameters(agent.online)):
+            assert torch.allclose(a_new, 0.8 * a_old + 0.2 * p, rtol=0, atol=1e-6)
+        assert not same(parameters(agent.average), parameters(agent.online))
+    plain, _ = _agent_and_batches(small_config("lstm"), 0)
+    assert plain.average is None and plain.greedy_network is plain.online
+
+
+def test_weight_average_leaves_training_unchanged():
+    """Only the greedy player changes: the online and target weights after the same updates are identical."""
+    runs = []
+    for tau in (0.0, 0.05):
+        agent, batches = _agent_and_batches(small_config("gru", average_tau=tau), 3)
+        for batch in batches:
+            agent.update(batch)
+        runs.append(agent)
+    for name in ("online", "target"):
+        assert same(parameters(getattr(runs[0], name)), parameters(getattr(runs[1], name))), name
+
+
+def test_weight_average_state_round_trip():
+    agent, batches = _agent_and_batches(small_config("lstm", average_tau=0.3), 2)
+    for batch in batches:
+        agent.update(batch)
+    state = agent.state_dict()
+    other, _ = _agent_and_batches(small_config("lstm", average_tau=0.3), 0)
+    other.load_state_dict(state)
+    assert same(parameters(other.average), parameters(agent.average))
+    del state["average"]
+    with pytest.raises(ValueError, match="no 'average' network"):
+        other.load_state_dict(state)
+
+
 @pytest.mark.parametrize("step, expected", [(0, 1.0), (500, 0.55), (1000, 0.1), (1001, 0.1), (10**6, 0.1),
                                             (250, 0.775)])
 def test_epsilon_schedule(step, expected):

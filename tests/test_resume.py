@@ -33,7 +33,10 @@ def assert_same_run(a, b) -> None:
         assert len(a.history[key]) == len(b.history[key]), key
         if key not in TIMING_KEYS:
             assert a.history[key] == b.history[key], key
-    for name in ("online", "target"):
+    for name in ("online", "target", "average"):
+        if getattr(a.agent, name) is None:
+            assert getattr(b.agent, name) is None
+            continue
         sa, sb = getattr(a.agent, name).state_dict(), getattr(b.agent, name).state_dict()
         assert list(sa) == list(sb)
         for k in sa:  # the normalizer's mean, var and count are buffers in here too
@@ -44,9 +47,10 @@ def assert_same_run(a, b) -> None:
             assert torch.equal(torch.as_tensor(pa[k]), torch.as_tensor(pb[k])), f"optimizer {k}"
 
 
-@pytest.mark.parametrize("priority_exponent", [0.0, 0.9])
-def test_resumed_run_equals_the_uninterrupted_one(tmp_path, priority_exponent):
-    config = dataclasses.replace(CONFIG, priority_exponent=priority_exponent)  # uniform and prioritized replay
+@pytest.mark.parametrize("priority_exponent, average_tau", [(0.0, 0.0), (0.9, 0.0), (0.0, 0.01)])
+def test_resumed_run_equals_the_uninterrupted_one(tmp_path, priority_exponent, average_tau):
+    # uniform and prioritized replay; a weight average that plays the evaluations
+    config = dataclasses.replace(CONFIG, priority_exponent=priority_exponent, average_tau=average_tau)
     rows_during_run = []
 
     def callback(env_steps, history):  # progress.csv is flushed at every evaluation, before the callback

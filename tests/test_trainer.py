@@ -67,16 +67,21 @@ def test_same_seed_gives_identical_metrics():
     assert c.history["losses/td_loss"] != a.history["losses/td_loss"]
 
 
-def test_checkpoint_round_trip_gives_identical_q_values(tmp_path):
-    result = train(TINY, out_dir=tmp_path)
+@pytest.mark.parametrize("average_tau", [0.0, 0.05])
+def test_checkpoint_round_trip_gives_identical_q_values(tmp_path, average_tau):
+    config = dataclasses.replace(TINY, average_tau=average_tau)
+    result = train(config, out_dir=tmp_path)
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best.pt").is_file()
     assert not list(tmp_path.glob("*.tmp")), "no temporary file left behind"
-    agent, config = load_checkpoint(tmp_path / "checkpoint.pt", "cpu")
-    assert config == TINY
+    agent, loaded = load_checkpoint(tmp_path / "checkpoint.pt", "cpu")
+    assert loaded == config
     obs = torch.randn(5, 4, 2)
-    q1, _ = result.agent.online(obs)
-    q2, _ = agent.online(obs)
-    assert torch.equal(q1, q2)
+    for name in ("online", "greedy_network"):  # with averaging the greedy player is the average, restored too
+        q1, _ = getattr(result.agent, name)(obs)
+        q2, _ = getattr(agent, name)(obs)
+        assert torch.equal(q1, q2), name
+    if average_tau:
+        assert not torch.equal(agent.greedy_network(obs)[0], agent.online(obs)[0])
 
 
 def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
