@@ -8,7 +8,8 @@ it trains the page's configuration (``PAGE_CONFIG``, the same values as the page
 variant's overrides and prints, per run, the win rate over 1,000 games, the AUROC and ECE of the network's
 forecasts, those of the exact probabilities on the same positions, and the mean |P_net - P_exact|; then the same
 for the network averaged over the board's eight symmetries (``QNetworkPlayer(..., symmetric=True)``): its win rate
-on the same 1,000 boards and its forecasts on the same positions (columns "sym ...").
+on the same 1,000 boards and its forecasts on the same positions (columns "sym ..."). The scored network is the
+agent's greedy one: the online net, or its weight average in a variant with ``average_tau``.
 
 Usage (from the repository root; one torch thread per run, about 3-8 minutes per run on one core)::
 
@@ -49,7 +50,7 @@ def run_one(job: tuple[str, dict[str, Any], int, int, int]) -> dict[str, Any]:
     settings["encoder_sizes"] = tuple(settings["encoder_sizes"])
     t0 = time.perf_counter()
     net = train(TrainConfig.board(env_id=MINESWEEPER_ID, seed=seed, torch_threads=1, progress=False, device="cpu",
-                                  **settings)).agent.online.eval()
+                                  **settings)).agent.greedy_network.eval()
     train_seconds = time.perf_counter() - t0
     player = QNetworkPlayer(net)
     wins = win_rate(player, ROWS, COLS, MINES, games=games, seed=seed)
