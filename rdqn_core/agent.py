@@ -96,7 +96,7 @@ class QAgent:
 
     @property
     def greedy_network(self) -> nn.Module:
-        """The network that plays greedy episodes: the weight average if ``average_tau > 0``, else the online net."""
+        """The network that plays greedy episodes (the weight average if ``average_tau > 0``, else the online net)."""
         return self.average if self.average is not None else self.online
 
     @property
