@@ -292,7 +292,7 @@ class QAgent:
                 torch._foreach_lerp_(list(self.target.parameters()), list(self.online.parameters()), cfg.target_tau)
 
     def state_dict(self) -> dict:
-        """Everything an interrupted run needs to go on: both networks, the optimizer, the update count."""
+        """Everything an interrupted run needs: the networks (and weight average), the optimizer, the update count."""
         out = {"online": self.online.state_dict(), "target": self.target.state_dict(),
                "optimizer": self.optimizer.state_dict(), "updates": self.updates}
         if self.average is not None:

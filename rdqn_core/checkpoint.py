@@ -120,16 +120,13 @@ def _load(path: str | os.PathLike, device: torch.device) -> dict:
 
 
 def save_checkpoint(path: str | os.PathLike, agent: QAgent, config: TrainConfig, extra: dict | None = None) -> Path:
-    """Write the config, both networks and the update count atomically (for evaluation)."""
+    """Write the config, the networks (online, target, average) and the update count atomically (for evaluation)."""
     payload = {
         "format": CHECKPOINT_FORMAT,
         "config": _plain(dataclasses.asdict(config), "config"),
         "obs_dim": agent.online.obs_dim,
         "n_actions": agent.n_actions,
-        "online": agent.online.state_dict(),
-        "target": agent.target.state_dict(),
-        **({"average": agent.average.state_dict()} if agent.average is not None else {}),
-        "updates": agent.updates,
+        **{k: v for k, v in agent.state_dict().items() if k != "optimizer"},  # the networks, the update count
         "extra": _plain(extra or {}, "extra"),
     }
     return _atomic_save(payload, Path(path))
