@@ -83,7 +83,7 @@ def run_one(args: tuple[str, dict, int, int, int, int]) -> dict:
             row = dict(step=steps, updates=result.agent.updates,
                        td_loss=float(np.mean(h["losses/td_loss"][start:])) if h.get("losses/td_loss") else None,
                        grad_norm=float(np.mean(h["losses/grad_norm"][start:])) if h.get("losses/grad_norm") else None)
-            row.update(measure(result.agent.online, cfg.env_id, episodes, seed=900_000 + 1_000 * seed))
+            row.update(measure(result.agent.greedy_network, cfg.env_id, episodes, seed=900_000 + 1_000 * seed))
             rows.append(row)
     print(f"[{name} seed {seed}] returns {[round(r['mean_return']) for r in rows]} "
           f"cart exits {[r['ends']['cart'] for r in rows]} ({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -142,7 +142,7 @@ def run_one(job: tuple[str, str, dict, TrainConfig]) -> dict:
               "parameters": sum(p.numel() for p in result.agent.online.parameters()),
               "q_outputs": result.agent.online.n_outputs, "config": dataclasses.asdict(cfg)}
     if group == "angle" and variant == "DRQN" and cfg.seed == 0:
-        record["player"] = greedy_episode(result.agent.online, cfg)
+        record["player"] = greedy_episode(result.agent.greedy_network, cfg)
     print(f"{group:8s} {variant:18s} seed {cfg.seed}: final {record['final_mean']:8.1f}  "
           f"({time.perf_counter() - start:5.0f} s)", flush=True)
     return record

@@ -57,7 +57,7 @@ def run_one(job: tuple[str, int, int]) -> dict:
     start = time.perf_counter()
     rows, cols, mines = BOARDS[name]
     result = train(page_config(rows, cols, mines, steps))
-    net = result.agent.online.eval()
+    net = result.agent.greedy_network.eval()
     train_seconds = time.perf_counter() - start
     played = [name] + ([other for other in BOARDS if other != name] if name == "6x6/4" else [])
     scores = {}

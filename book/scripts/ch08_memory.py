@@ -113,7 +113,7 @@ def run_one(job: tuple[str, TrainConfig, int]) -> dict:
     torch.set_num_threads(1)
     start = time.perf_counter()
     result = train(cfg)
-    games = greedy_games(result.agent.online.eval(), cfg, episodes, EVAL_SEED)
+    games = greedy_games(result.agent.greedy_network.eval(), cfg, episodes, EVAL_SEED)
     s, h = result.summary, result.history
     record = {"method": method, "seed": cfg.seed, **describe(games["returns"], games["wins"], games["clicks"]),
               "eval_steps": list(h.get("eval/step", [])),

@@ -129,11 +129,11 @@ def run_variant(name: str, config: TrainConfig, seed: int, test_years: int) -> d
     seconds = time.perf_counter() - t0
     kw = cfg.env_kwargs
     cost = float(kw.get("cost_bp", COST_BP))
-    play = F.play_market(result.agent.online, test_years, TEST_SEED, kw)
+    play = F.play_market(result.agent.greedy_network, test_years, TEST_SEED, kw)
     out = {"seed": seed, "train_seconds": round(seconds, 1),
            "test": rounded(F.backtest(play["positions"], play["returns"], cost, play["regimes"]))}
     if "hidden" in play and not kw.get("lookahead"):
-        out["probe_accuracy"] = round(probe_accuracy(result.agent.online, kw, play), 4)
+        out["probe_accuracy"] = round(probe_accuracy(result.agent.greedy_network, kw, play), 4)
         # the control: the same architecture, untrained (random weights read the volatility too)
         torch.manual_seed(seed)
         obs_dim = make_env(REGIME_MARKET_ID, **kw).observation_space.shape[0]
@@ -143,12 +143,12 @@ def run_variant(name: str, config: TrainConfig, seed: int, test_years: int) -> d
     if name == "drqn" and seed == 0:  # the page's player: one test year of this agent
         out["player_positions"] = play["positions"][PLAYER_YEAR].astype(int).tolist()
     if name == "drqn":  # the parameter-shift caveat: the same agent on a market it was not trained on
-        shifted = F.play_market(result.agent.online, test_years, TEST_SEED, shifted_kwargs(cost))
+        shifted = F.play_market(result.agent.greedy_network, test_years, TEST_SEED, shifted_kwargs(cost))
         out["shifted_test"] = rounded(F.backtest(shifted["positions"], shifted["returns"], cost,
                                                  shifted["regimes"], SHIFTED))
     if kw.get("fixed_paths"):  # the overfitting caveat: the years it trained on against fresh ones
         n = int(kw["fixed_paths"])
-        on_train = F.play_market(result.agent.online, n, 0, {k: v for k, v in kw.items() if k != "fixed_paths"},
+        on_train = F.play_market(result.agent.greedy_network, n, 0, {k: v for k, v in kw.items() if k != "fixed_paths"},
                                  split="train")
         out["train_paths"] = rounded(F.backtest(on_train["positions"], on_train["returns"], cost,
                                                 on_train["regimes"]))
