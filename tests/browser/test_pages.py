@@ -311,6 +311,16 @@ def full_page_screenshot(drv, path: Path) -> None:
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
+# Paragraphs (outside code) that hold a markdown table's delimiter row, "|---|" or, after the typographer, "|—|":
+# myst-nb renders display(Markdown(...)) with nb_render_markdown_format; the default, commonmark, has no tables.
+TABLE_AS_TEXT_JS = r"""
+return Array.from(document.querySelectorAll('p'))
+  .filter(p => !p.closest('pre, code, .highlight'))
+  .map(p => p.textContent)
+  .filter(t => /\|\s*(?:-{3,}|\u2014|\u2013)[-\u2014\u2013:\s]*\|/.test(t));
+"""
+
+
 # ----------------------------------------------------------------------------- the test
 def test_toc_lists_pages():
     assert len(PAGES) >= 2 and len(set(PAGES)) == len(PAGES), PAGES
@@ -380,6 +390,10 @@ def test_page_renders(docname, server, driver):
         elif not (player["src_changed"] and player["slider_after_next"] == "1"
                   and player["slider_after_last"] == player["max"]):
             problems.append(f"animation player #{player['index']} does not respond to its buttons: {player}")
+
+    # --- tables: a markdown table an output printed must be a table, not a paragraph of pipes
+    for text in driver.execute_script(TABLE_AS_TEXT_JS):
+        problems.append(f"a markdown table shown as text (its delimiter row in a paragraph): {text[:120]!r}")
 
     # --- links and requests
     info = driver.execute_script(LINKS_JS)
