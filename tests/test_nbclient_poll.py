@@ -42,7 +42,8 @@ def fake_socket(clock, arrives_at):
 
 
 def wait(ext, timeout, get_msg):
-    return asyncio.run(ext.get_msg_in_slices(None, timeout, _get_msg=get_msg))
+    ext._original_get_msg = get_msg  # the module is a fresh copy per test (fixture)
+    return asyncio.run(ext.get_msg_in_slices(None, timeout))
 
 
 def test_a_message_is_returned_at_the_first_poll_that_sees_it(ext):

@@ -32,15 +32,14 @@ SLICE = 0.5  # seconds; the longest a missed wake-up can delay a cell
 _original_get_msg = AsyncZMQSocketChannel.get_msg
 
 
-async def get_msg_in_slices(self, timeout: float | None = None, *, _get_msg=None):
+async def get_msg_in_slices(self, timeout: float | None = None):
     """``AsyncZMQSocketChannel.get_msg`` with the wait cut into polls of at most ``SLICE`` s."""
-    get_msg = _get_msg or _original_get_msg
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
         step = SLICE if remaining is None else min(SLICE, remaining)
         try:
-            return await get_msg(self, timeout=step)
+            return await _original_get_msg(self, timeout=step)
         except Empty:
             if remaining is not None and remaining <= SLICE:
                 raise
