@@ -28,7 +28,7 @@ from .config import TrainConfig
 from .envs.minesweeper import symmetry_permutations
 from .rollout import act_epsilon_greedy
 from .losses import (advantage_learning_targets, branch_values, branching_bootstrap, branching_q_taken,
-                     double_q_bootstrap, max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss,
+                     double_q_bootstrap, hl_gauss_loss, max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss,
                      value_rescale, value_rescale_inverse)
 from .types import RecurrentState, SequenceBatch
 
@@ -196,7 +196,11 @@ class QAgent:
 
         # online: burn-in without gradient -> trained steps with gradient -> look-ahead without gradient
         state = self._burn_in(self.online, x, batch)
-        q_trained, state = self.online.unroll(x[trained], state, starts_after[:seq], resets_inside=False)
+        histogram = cfg.loss == "hl_gauss"  # the head learns a histogram of Q per action: keep its logits
+        q_trained, state = self.online.unroll(x[trained], state, starts_after[:seq], resets_inside=False,
+                                              **({"logits": True} if histogram else {}))
+        if histogram:
+            logits_trained, q_trained = q_trained, self.online.head.expected_q(q_trained)
         with torch.no_grad():
             state = state.detach() if state is not None else None
             branches = self.online.action_branches  # Chapter 6: one head per action dimension, or None
@@ -241,7 +245,12 @@ class QAgent:
                     best = torch.stack([p.max(dim=-1).values for p in branch_values(now, branches)], dim=-1)
                     gaps = (best - taken).permute(0, 2, 1).reshape(-1, actions.shape[1])
                     targets = targets - cfg.advantage_learning * gaps
-        loss = td_loss(q_taken, targets, mask, cfg.loss, weights=batch.weights)
+        if histogram:
+            index = actions[..., None, None].expand(*actions.shape, 1, logits_trained.shape[-1])
+            loss = hl_gauss_loss(logits_trained.gather(-2, index).squeeze(-2), targets, mask,
+                                 self.online.head.bin_edges, weights=batch.weights)
+        else:
+            loss = td_loss(q_taken, targets, mask, cfg.loss, weights=batch.weights)
         if batch.keys is not None:  # prioritized replay: hand the windows' new priorities back
             self.priorities = sequence_priorities(q_taken.detach() - targets, mask, cfg.priority_eta)
         self.optimizer.zero_grad(set_to_none=True)

@@ -69,7 +69,8 @@ def build_agent(config: TrainConfig, obs_dim: int, n_actions: int, device: torch
     network = build_q_network(config.cell, obs_dim, n_actions, config.hidden_size, config.encoder_sizes,
                               config.prev_action_input, config.normalize_obs, dueling=config.dueling,
                               layer_norm=config.layer_norm, obs_shape=obs_shape,
-                              action_branches=action_branches_of(config, n_actions))
+                              action_branches=action_branches_of(config, n_actions),
+                              value_support=config.value_support())
     return QAgent(network, config, device)
 
 

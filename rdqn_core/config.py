@@ -76,7 +76,14 @@ class TrainConfig:
     value_rescaling: bool = _f(False, "learn h(Q) with R2D2's h(x) = sign(x)(sqrt(|x| + 1) - 1) + 1e-3 x, targets "
                                       "h(sums + discounts * h^-1(bootstrap)): squashes returns near 1/(1 - gamma); "
                                       "the network's outputs are then h(Q), not Q")
-    loss: str = _f("huber", "TD loss", choices=LOSSES)
+    loss: str = _f("huber", "TD loss: 'huber' or 'mse' regress Q on its target; 'hl_gauss' learns a histogram of Q "
+                            "over value_bins bins on [value_min, value_max] by cross-entropy with a Gaussian "
+                            "around the target (Farebrother et al., 2024)", choices=LOSSES)
+    value_bins: int = _f(101, "loss 'hl_gauss': bins of the value histogram", low=2)
+    value_min: float = _f(-10.0, "loss 'hl_gauss': lowest value the histogram covers (targets below are clipped; "
+                                 "set it below the task's lowest return)")
+    value_max: float = _f(110.0, "loss 'hl_gauss': highest value the histogram covers (targets above are "
+                                 "clipped; with rewards <= 1 per step, 1 / (1 - gamma) bounds the return)")
     learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
     adam_eps: float = _f(1e-8, "Adam's epsilon, added to the root of the second-moment estimate: larger values damp "
                               "the steps Adam takes on tiny gradients (torch: 1e-8; R2D2: 1e-3; Dopamine's "
@@ -161,6 +168,17 @@ class TrainConfig:
         if self.board_symmetries and self.cell != "conv":
             raise ValueError(f"board_symmetries=True turns board observations: it needs cell='conv' "
                              f"(TrainConfig.board()), got cell={self.cell!r}")
+        if self.loss == "hl_gauss":
+            if not (math.isfinite(self.value_min) and math.isfinite(self.value_max)
+                    and self.value_min < self.value_max):
+                raise ValueError(f"loss='hl_gauss' needs finite value_min < value_max, got {self.value_min}, "
+                                 f"{self.value_max}")
+            clash = [name for name, on in (("cell='conv'", self.cell == "conv"), ("dueling", self.dueling),
+                                           ("action_head='branching'", self.action_head == "branching"),
+                                           ("value_rescaling", self.value_rescaling)) if on]
+            if clash:
+                raise ValueError(f"loss='hl_gauss' (a histogram head) does not combine with {', '.join(clash)}; "
+                                 "use loss 'huber' or 'mse' there")
         if self.cell == "conv" and (self.prev_action_input or self.normalize_obs):
             raise ValueError("cell='conv' reads the board as it is: use prev_action_input=False and "
                              "normalize_obs=False (TrainConfig.board() sets them)")
@@ -180,6 +198,10 @@ class TrainConfig:
         """
         base = dict(cell="conv", encoder_sizes=(64, 64, 64), normalize_obs=False)
         return cls.memoryless(**{**base, **overrides})
+
+    def value_support(self) -> tuple[float, float, int] | None:
+        """``(value_min, value_max, value_bins)`` of the histogram head with ``loss='hl_gauss'``, else None."""
+        return (self.value_min, self.value_max, self.value_bins) if self.loss == "hl_gauss" else None
 
     def expected_updates(self) -> int:
         """Gradient updates a full run makes: ``updates_per_step`` per env step after ``learning_starts``.

@@ -25,7 +25,7 @@ from .types import LOSSES, NStepParts
 
 __all__ = ["n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
            "n_step_td_targets", "advantage_learning_targets", "td_loss", "sequence_priorities",
-           "branch_values", "branching_bootstrap", "branching_q_taken", "value_rescale", "value_rescale_inverse"]
+           "hl_gauss_probs", "hl_gauss_loss", "branch_values", "branching_bootstrap", "branching_q_taken", "value_rescale", "value_rescale_inverse"]
 
 
 def _check_window(rewards: Tensor, **others: Tensor) -> tuple[int, int]:
@@ -294,13 +294,61 @@ def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber",
     the importance-sampling correction of a prioritized replay. The mean is still over the masked
     entries, so weights of 1 give the unweighted loss exactly.
     """
-    if kind not in LOSSES:
-        raise ValueError(f"unknown loss {kind!r}; allowed: {', '.join(LOSSES)}")
+    if kind not in ("huber", "mse"):
+        raise ValueError(f"unknown loss {kind!r} for td_loss, which regresses Q: use 'huber' or 'mse' (the "
+                         f"histogram loss 'hl_gauss' is hl_gauss_loss; every TrainConfig loss: {', '.join(LOSSES)})")
     if q_taken.shape != targets.shape or mask.shape != targets.shape:
         raise ValueError(f"q_taken {tuple(q_taken.shape)}, targets {tuple(targets.shape)} and mask "
                          f"{tuple(mask.shape)} must have the same shape")
     fn = F.smooth_l1_loss if kind == "huber" else F.mse_loss
     per_step = fn(q_taken, targets, reduction="none")
+    mask = mask.to(per_step.dtype)
+    if weights is not None:
+        if weights.shape != targets.shape[-1:]:
+            raise ValueError(f"weights must have shape {tuple(targets.shape[-1:])} (one per window), "
+                             f"got {tuple(weights.shape)}")
+        per_step = per_step * weights.to(per_step.dtype)
+    return (per_step * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def hl_gauss_probs(targets: Tensor, bin_edges: Tensor, sigma: float) -> Tensor:
+    r"""HL-Gauss (Imani & White, 2018; Farebrother et al., 2024): a scalar target as a histogram, ``(...) -> (..., K)``.
+
+    The probability of bin :math:`k` is the mass a Gaussian :math:`\mathcal{N}(y, \sigma^2)` puts on it,
+    :math:`p_k = \Phi\big(\tfrac{e_{k+1} - y}{\sigma}\big) - \Phi\big(\tfrac{e_k - y}{\sigma}\big)`,
+    renormalized to the support :math:`[e_0, e_K]`; targets outside it are clipped to its ends first.
+    ``bin_edges`` are the ``K + 1`` increasing edges. Farebrother et al. use ``sigma`` = 0.75 bin widths.
+    """
+    if bin_edges.dim() != 1 or bin_edges.numel() < 3:
+        raise ValueError(f"bin_edges must be 1-D with at least 3 edges (2 bins), got shape {tuple(bin_edges.shape)}")
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    with torch.no_grad():
+        y = targets.clamp(float(bin_edges[0]), float(bin_edges[-1])).unsqueeze(-1)
+        cdf = torch.special.ndtr((bin_edges.to(y.dtype) - y) / sigma)  # (..., K + 1)
+        mass = cdf[..., 1:] - cdf[..., :-1]
+        return mass / (cdf[..., -1:] - cdf[..., :1]).clamp(min=1e-12)
+
+
+def hl_gauss_loss(logits_taken: Tensor, targets: Tensor, mask: Tensor, bin_edges: Tensor,
+                  sigma: float | None = None, weights: Tensor | None = None) -> Tensor:
+    """Cross-entropy between the taken actions' value histograms and HL-Gauss targets, mean over ``mask``.
+
+    ``logits_taken`` (T, B, K): the histogram logits of the action taken at each step; ``targets`` and
+    ``mask`` (T, B); ``bin_edges`` (K + 1,); ``sigma`` defaults to 0.75 bin widths. ``weights`` as in
+    :func:`td_loss`. Unlike a regression loss, the gradient on the logits is bounded (by 2 in L1) however far
+    the target lies, and it does not grow with the scale of the returns.
+    """
+    if logits_taken.dim() != 3 or logits_taken.shape[:2] != targets.shape or mask.shape != targets.shape:
+        raise ValueError(f"logits_taken must be (T, B, K) and mask (T, B) for targets {tuple(targets.shape)}; got "
+                         f"{tuple(logits_taken.shape)} and {tuple(mask.shape)}")
+    if logits_taken.shape[-1] != bin_edges.numel() - 1:
+        raise ValueError(f"{logits_taken.shape[-1]} logits per step need {logits_taken.shape[-1] + 1} bin edges, "
+                         f"got {bin_edges.numel()}")
+    if sigma is None:
+        sigma = 0.75 * float(bin_edges[1] - bin_edges[0])
+    probs = hl_gauss_probs(targets, bin_edges, sigma)
+    per_step = -(probs * torch.log_softmax(logits_taken, dim=-1)).sum(-1)
     mask = mask.to(per_step.dtype)
     if weights is not None:
         if weights.shape != targets.shape[-1:]:

@@ -210,6 +210,66 @@ def test_update_matches_a_per_window_walk_with_episode_ends(cell, double_dqn, re
     check_update_against_reference(agent, batch, monkeypatch)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "mlp"])
+def test_hl_gauss_update_is_the_cross_entropy_against_the_walk_targets(cell, monkeypatch):
+    """loss='hl_gauss': the targets are the walk's (bootstrapped from the histograms' means), the loss is the
+    cross-entropy of the taken actions' logits with the targets' Gaussian histograms."""
+    from rdqn_core.losses import hl_gauss_probs
+    config = small_config(cell, loss="hl_gauss", value_min=-4.0, value_max=8.0, value_bins=24)
+    agent = make_agent(config)
+    with torch.no_grad():  # peaked histograms: fresh ones are near-uniform, and every action's mean is alike
+        for net in (agent.online, agent.target):
+            net.head.out.weight.add_(3.0 * torch.randn_like(net.head.out.weight))
+    head = agent.online.head
+    assert head.bin_edges.tolist() == torch.linspace(-4.0, 8.0, 25).tolist()
+    replay = fill_by_hand(replay_for(config, num_envs=2))
+    batch = replay.sample(config.batch_size, np.random.default_rng(1))
+    online = copy.deepcopy(agent.online)
+    targets, max_targets, _, mask, _ = reference_update(online, copy.deepcopy(agent.target), batch, config)
+    assert not torch.allclose(targets[mask], max_targets[mask], atol=1e-4)  # Double DQN is seen
+    with torch.no_grad():  # the online net's logits over the whole window, taken actions at the trained steps
+        x = online.inputs(batch.obs, batch.prev_actions)
+        logits, _ = online.unroll(x, batch.initial_state, batch.episode_starts, logits=True)
+    burn, seq = config.burn_in, config.seq_len
+    actions = batch.actions[burn:burn + seq]
+    taken = logits[burn:burn + seq].gather(-2, actions[..., None, None].expand(*actions.shape, 1, 24)).squeeze(-2)
+    probs = hl_gauss_probs(targets, head.bin_edges.double(), 0.75 * 0.5)
+    cross_entropy = -(probs * torch.log_softmax(taken.double(), -1)).sum(-1)
+    expected = (cross_entropy * mask).sum() / mask.sum()
+    monkeypatch.setattr(agent_module, "td_loss", None)  # the regression loss must not run
+    metrics = agent.update(batch)
+    assert metrics["losses/td_loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    # Q is the histogram's mean, and the update moved it
+    q_after, _ = agent.online(batch.obs[:1], None if cell == "mlp" else batch.initial_state, None,
+                              batch.prev_actions[:1])
+    q_logits = agent.online.unroll(agent.online.inputs(batch.obs[:1], batch.prev_actions[:1]),
+                                   None if cell == "mlp" else batch.initial_state, logits=True)[0]
+    assert torch.allclose(q_after, (torch.softmax(q_logits, -1) * head.bin_centers).sum(-1), atol=1e-6)
+    assert q_after.shape == (1, config.batch_size, N_ACTIONS)
+
+
+def test_hl_gauss_agent_survives_a_checkpoint_round_trip(tmp_path):
+    from rdqn_core import load_checkpoint, save_checkpoint
+    config = small_config("gru", loss="hl_gauss", value_min=-1.0, value_max=3.0, value_bins=9)
+    agent = make_agent(config)
+    path = save_checkpoint(tmp_path / "hl.pt", agent, config)
+    loaded, loaded_config = load_checkpoint(path, "cpu")
+    assert loaded_config == config and loaded.online.head.bins == 9
+    obs = torch.randn(5, 2, OBS_DIM)
+    assert torch.equal(agent.online(obs)[0], loaded.online(obs)[0])
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (dict(dueling=True), "dueling"),
+    (dict(value_rescaling=True), "value_rescaling"),
+    (dict(value_min=5.0, value_max=5.0), "value_min < value_max"),
+    (dict(value_bins=1), "value_bins=1 is out of range"),
+])
+def test_hl_gauss_rejects_what_it_does_not_combine_with(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        small_config("lstm", loss="hl_gauss", **overrides)
+
+
 def test_update_matches_the_walk_on_a_replay_filled_by_rollout(monkeypatch):
     config = small_config("lstm", n_steps=2, burn_in=3, seq_len=5)
     envs = make_vector_env("CartPole-v1", 2, env_kwargs={"max_episode_steps": 12})

@@ -110,3 +110,71 @@ def test_value_rescaling_rejects_a_non_positive_epsilon(eps):
         value_rescale(torch.zeros(1), eps)
     with pytest.raises(ValueError, match="eps must be > 0"):
         value_rescale_inverse(torch.zeros(1), eps)
+
+
+# HL-Gauss (the histogram loss): targets as Gaussian mass per bin, checked against math.erf
+EDGES = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0], dtype=torch.float64)  # four bins of width 1
+
+
+def gauss_mass(y: float, lo: float, hi: float, sigma: float) -> float:
+    import math
+    cdf = lambda x: 0.5 * (1.0 + math.erf((x - y) / (sigma * math.sqrt(2.0))))  # noqa: E731
+    return cdf(hi) - cdf(lo)
+
+
+def test_hl_gauss_probs_are_the_gaussian_mass_of_each_bin_renormalized_to_the_support():
+    from rdqn_core.losses import hl_gauss_probs
+    sigma = 0.75
+    probs = hl_gauss_probs(torch.tensor([1.3], dtype=torch.float64), EDGES, sigma)[0]
+    by_hand = torch.tensor([gauss_mass(1.3, a, b, sigma) for a, b in zip(EDGES[:-1].tolist(), EDGES[1:].tolist())],
+                           dtype=torch.float64)
+    assert torch.allclose(probs, by_hand / by_hand.sum(), rtol=0, atol=1e-12)
+    assert probs.sum().item() == pytest.approx(1.0, abs=1e-12)
+    # a target outside the support is clipped to its end first
+    assert torch.allclose(hl_gauss_probs(torch.tensor([9.0], dtype=torch.float64), EDGES, sigma),
+                          hl_gauss_probs(torch.tensor([4.0], dtype=torch.float64), EDGES, sigma), rtol=0, atol=0)
+
+
+def test_hl_gauss_mean_recovers_interior_targets_on_a_fine_support():
+    from rdqn_core.losses import hl_gauss_probs
+    edges = torch.linspace(-10.0, 110.0, 102, dtype=torch.float64)
+    centers = (edges[1:] + edges[:-1]) / 2
+    y = torch.tensor([0.0, 17.3, 55.55, 99.0], dtype=torch.float64)
+    mean = (hl_gauss_probs(y, edges, 0.75 * (edges[1] - edges[0]).item()) * centers).sum(-1)
+    assert torch.allclose(mean, y, rtol=0, atol=1e-4)  # bins 1.19 wide
+
+
+def test_hl_gauss_loss_is_the_masked_mean_cross_entropy_and_is_least_at_the_target_histogram():
+    from rdqn_core.losses import hl_gauss_loss, hl_gauss_probs
+    torch.manual_seed(0)
+    y = torch.tensor([[1.3, 2.0], [0.2, 3.9]], dtype=torch.float64)
+    mask = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    logits = torch.randn(2, 2, 4, dtype=torch.float64)
+    sigma = 0.75  # the default: 0.75 bin widths
+    probs = hl_gauss_probs(y, EDGES, sigma)
+    per_step = -(probs * torch.log_softmax(logits, -1)).sum(-1)
+    expected = (per_step * mask).sum() / 3
+    assert hl_gauss_loss(logits, y, mask, EDGES).item() == pytest.approx(expected.item(), rel=1e-12)
+    # the cross-entropy is least (the entropy of the target) when the logits are the target's log-probabilities
+    best = hl_gauss_loss(probs.log(), y, mask, EDGES).item()
+    entropy = (-(probs * probs.log()).sum(-1) * mask).sum().item() / 3
+    assert best == pytest.approx(entropy, rel=1e-12) and best < expected.item()
+    weights = torch.tensor([2.0, 0.5], dtype=torch.float64)
+    assert hl_gauss_loss(logits, y, mask, EDGES, weights=weights).item() == pytest.approx(
+        ((per_step * weights) * mask).sum().item() / 3, rel=1e-12)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda L: L(torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.ones(2, 3), torch.arange(4.0)), "need 5 bin edges"),
+    (lambda L: L(torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3), EDGES), "must be \\(T, B, K\\)"),
+    (lambda L: L(torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.ones(2, 3), EDGES, sigma=0.0), "sigma must be > 0"),
+])
+def test_hl_gauss_loss_rejects_bad_shapes(call, match):
+    from rdqn_core.losses import hl_gauss_loss
+    with pytest.raises(ValueError, match=match):
+        call(hl_gauss_loss)
+
+
+def test_td_loss_refuses_the_histogram_loss_by_name():
+    with pytest.raises(ValueError, match="hl_gauss_loss"):
+        td_loss(torch.zeros(2, 1), torch.zeros(2, 1), torch.ones(2, 1), "hl_gauss")

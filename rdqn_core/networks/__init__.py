@@ -21,7 +21,8 @@ def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 
                     encoder_sizes: tuple[int, ...] = (64,), prev_action_input: bool = True,
                     normalize_obs: bool = False, dueling: bool = False, layer_norm: bool = False,
                     obs_shape: tuple[int, ...] | None = None,
-                    action_branches: tuple[int, ...] | None = None) -> nn.Module:
+                    action_branches: tuple[int, ...] | None = None,
+                    value_support: tuple[float, float, int] | None = None) -> nn.Module:
     """``cell="mlp"`` gives the memoryless :class:`MLPQNetwork`, ``"conv"`` a :class:`ConvQNetwork`, else a
     :class:`RecurrentQNetwork`.
 
@@ -29,9 +30,13 @@ def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 
     ``rows * cols == n_actions`` (without it, the channels are ``obs_dim // n_actions`` and the board size
     comes with the weights, from a state dict). The other networks flatten it and ignore it.
     ``action_branches`` (Chapter 6): choices per action dimension for a branching head (``mlp`` and recurrent).
+    ``value_support``: ``(low, high, bins)`` of a histogram head trained by the HL-Gauss loss (``mlp`` and recurrent).
     """
     if action_branches is not None and cell == "conv":
         raise ValueError("cell='conv' has one Q per board cell and no branching head; use action_branches=None")
+    if value_support is not None and cell == "conv":
+        raise ValueError("cell='conv' regresses one Q per board cell and has no histogram head; use "
+                         "value_support=None (loss 'huber' or 'mse')")
     if cell == "conv":
         if dueling or layer_norm:
             raise ValueError("cell='conv' has neither a dueling head nor LayerNorm; use dueling=False, "
@@ -50,6 +55,8 @@ def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 
         return ConvQNetwork(obs_shape[0], tuple(obs_shape[1:]), tuple(encoder_sizes))
     if cell == "mlp":
         return MLPQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input, normalize_obs,
-                           dueling=dueling, layer_norm=layer_norm, action_branches=action_branches)
+                           dueling=dueling, layer_norm=layer_norm, action_branches=action_branches,
+                           value_support=value_support)
     return RecurrentQNetwork(obs_dim, n_actions, hidden_size, encoder_sizes, prev_action_input, cell, normalize_obs,
-                             dueling=dueling, layer_norm=layer_norm, action_branches=action_branches)
+                             dueling=dueling, layer_norm=layer_norm, action_branches=action_branches,
+                             value_support=value_support)

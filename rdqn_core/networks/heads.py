@@ -1,12 +1,27 @@
 """Q-value heads on top of a torso's features (Chapters 3 and 4; Chapters 6 and 8 add more)."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from .base import branches_to_joint, check_branches, joint_to_branches, mlp
 
-__all__ = ["QHead", "BranchingQHead", "joint_to_branches", "branches_to_joint", "check_branches"]
+__all__ = ["check_value_support", "QHead", "BranchingQHead", "joint_to_branches", "branches_to_joint", "check_branches"]
+
+
+def check_value_support(value_support: tuple[float, float, int]) -> tuple[float, float, int]:
+    """``(low, high, bins)`` of a histogram head, checked: ``low < high`` finite, ``bins >= 2``."""
+    try:
+        low, high, bins = value_support
+    except (TypeError, ValueError):
+        raise ValueError(f"value_support must be (low, high, bins), got {value_support!r}") from None
+    if isinstance(bins, bool) or int(bins) != bins or bins < 2:
+        raise ValueError(f"value_support needs an integer number of bins >= 2, got {bins!r}")
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"value_support needs finite low < high, got low={low!r}, high={high!r}")
+    return float(low), float(high), int(bins)
 
 
 class QHead(nn.Module):
@@ -15,17 +30,40 @@ class QHead(nn.Module):
     With ``dueling=True`` the last layer splits into a state value ``V`` and advantages ``A``,
     ``Q = V + A - mean(A)`` (Wang et al., 2016): the large common value and the small differences
     between actions are learned by separate outputs.
+
+    With ``value_support=(low, high, bins)`` the head outputs, per action, logits over ``bins`` equal
+    bins covering ``[low, high]``, and Q is the mean of that histogram (the HL-Gauss loss of
+    :func:`rdqn_core.losses.hl_gauss_loss` trains it; Farebrother et al., 2024). ``forward`` still
+    returns Q; ``forward(features, logits=True)`` returns the ``(..., n_actions, bins)`` logits.
     """
 
     def __init__(self, in_dim: int, hidden_size: int, n_actions: int, dueling: bool = False,
-                 layer_norm: bool = False):
+                 layer_norm: bool = False, value_support: tuple[float, float, int] | None = None):
         super().__init__()
-        self.dueling = dueling
+        if value_support is not None and dueling:
+            raise ValueError("a histogram head (value_support) has no dueling form; use dueling=False")
+        self.dueling, self.n_actions = dueling, int(n_actions)
+        self.bins = 0 if value_support is None else int(value_support[2])
         self.hidden = mlp([in_dim, hidden_size], layer_norm=layer_norm)
-        self.out = nn.Linear(hidden_size, n_actions + (1 if dueling else 0))
+        outputs = n_actions * self.bins if self.bins else n_actions + (1 if dueling else 0)
+        self.out = nn.Linear(hidden_size, outputs)
+        if self.bins:
+            low, high, bins = check_value_support(value_support)
+            edges = torch.linspace(low, high, bins + 1)
+            self.register_buffer("bin_edges", edges, persistent=False)  # derived from the config
+            self.register_buffer("bin_centers", (edges[1:] + edges[:-1]) / 2, persistent=False)
 
-    def forward(self, features: Tensor) -> Tensor:
+    def expected_q(self, logits: Tensor) -> Tensor:
+        """Q as the mean of the histogram: ``logits (..., A, bins) -> (..., A)``."""
+        return (torch.softmax(logits, dim=-1) * self.bin_centers).sum(-1)
+
+    def forward(self, features: Tensor, logits: bool = False) -> Tensor:
         out = self.out(self.hidden(features))
+        if self.bins:
+            histogram = out.unflatten(-1, (self.n_actions, self.bins))
+            return histogram if logits else self.expected_q(histogram)
+        if logits:
+            raise ValueError("logits=True needs a histogram head (value_support); this head regresses Q")
         if not self.dueling:
             return out
         value, advantages = out[..., :1], out[..., 1:]

@@ -11,10 +11,14 @@ __all__ = ["MLPQNetwork"]
 
 
 def _head(in_dim: int, hidden_size: int, n_actions: int, branches: tuple[int, ...] | None, dueling: bool,
-          layer_norm: bool):
-    """The joint :class:`QHead` (one output per action), or one head per action dimension (Chapter 6)."""
+          layer_norm: bool, value_support: tuple[float, float, int] | None = None):
+    """The joint :class:`QHead` (one output per action, or a histogram per action with ``value_support``), or
+    one head per action dimension (Chapter 6)."""
     if branches is None:
-        return QHead(in_dim, hidden_size, n_actions, dueling=dueling, layer_norm=layer_norm)
+        return QHead(in_dim, hidden_size, n_actions, dueling=dueling, layer_norm=layer_norm,
+                     value_support=value_support)
+    if value_support is not None:
+        raise ValueError("a branching head has no histogram form (value_support); use loss 'huber' or 'mse'")
     return BranchingQHead(in_dim, hidden_size, branches, dueling=dueling, layer_norm=layer_norm)
 
 
@@ -36,17 +40,22 @@ class MLPQNetwork(QNetworkBase):
         dueling: bool = False,
         layer_norm: bool = False,
         action_branches: tuple[int, ...] | None = None,
+        value_support: tuple[float, float, int] | None = None,
     ):
         check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
         super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs, action_branches)
         self.body = mlp([self.in_dim, *encoder_sizes], layer_norm=layer_norm)
         self.head = _head(encoder_sizes[-1] if encoder_sizes else self.in_dim, hidden_size, n_actions,
-                          self.action_branches, dueling=dueling, layer_norm=layer_norm)
+                          self.action_branches, dueling=dueling, layer_norm=layer_norm, value_support=value_support)
 
     def initial_state(self, batch_size: int, device: torch.device | str = "cpu") -> None:
         return None
 
     def unroll(self, x: Tensor, state: None = None, episode_starts: Tensor | None = None,
-               resets_inside: bool | None = None) -> tuple[Tensor, None]:
-        """``x`` (T, B, in_dim) from :meth:`~rdqn_core.networks.QNetworkBase.inputs` -> Q (T, B, n_actions); no memory, so no state."""
-        return self.head(self.body(x)), None
+               resets_inside: bool | None = None, logits: bool = False) -> tuple[Tensor, None]:
+        """``x`` (T, B, in_dim) from :meth:`~rdqn_core.networks.QNetworkBase.inputs` -> Q (T, B, n_actions); no memory, so no state.
+
+        ``logits=True`` (a histogram head only) returns the ``(T, B, n_actions, bins)`` logits instead of Q.
+        """
+        features = self.body(x)
+        return (self.head(features, logits=True) if logits else self.head(features)), None

@@ -38,6 +38,7 @@ class RecurrentQNetwork(QNetworkBase):
         dueling: bool = False,
         layer_norm: bool = False,
         action_branches: tuple[int, ...] | None = None,
+        value_support: tuple[float, float, int] | None = None,
     ):
         check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
         if cell not in CELL_TYPES:
@@ -51,7 +52,7 @@ class RecurrentQNetwork(QNetworkBase):
         # A ReLU layer after the core: its outputs are bounded by tanh, while CartPole's Q-values
         # grow towards 1 / (1 - gamma) = 100; a linear head alone needs huge weights to get there.
         self.head = _head(hidden_size, hidden_size, n_actions, self.action_branches, dueling=dueling,
-                          layer_norm=layer_norm)
+                          layer_norm=layer_norm, value_support=value_support)
 
     def encode(self, obs: Tensor, prev_actions: Tensor | None = None) -> Tensor:
         """The recurrent core's input sequence: ``obs`` (T, B, obs_dim) -> (T, B, features).
@@ -89,12 +90,13 @@ class RecurrentQNetwork(QNetworkBase):
         return self._rnn(self.encoder(x), state)[1]
 
     def unroll(self, x: Tensor, state: RecurrentState | None = None, episode_starts: Tensor | None = None,
-               resets_inside: bool | None = None) -> tuple[Tensor, RecurrentState]:
+               resets_inside: bool | None = None, logits: bool = False) -> tuple[Tensor, RecurrentState]:
         """``x`` (T, B, in_dim) from :meth:`~rdqn_core.networks.QNetworkBase.inputs` -> Q (T, B, n_actions) and the state after step ``T - 1``.
 
         ``resets_inside``: whether ``episode_starts[1:]`` has a 1 anywhere. Pass it when you know it
         (the replay does, at sample time); ``None`` makes the network check, which costs a
-        device-to-host sync on a GPU.
+        device-to-host sync on a GPU. ``logits=True`` (a histogram head only) returns the
+        ``(T, B, n_actions, bins)`` logits instead of Q.
         """
         T, B = x.shape[:2]
         x = self.encoder(x)  # (T, B, features)
@@ -119,4 +121,6 @@ class RecurrentQNetwork(QNetworkBase):
                 out_t, state = self._rnn(x[t : t + 1], state)
                 outs.append(out_t)
             out = torch.cat(outs)
+        if logits:
+            return self.head(out, logits=True), state  # (T, B, n_actions, bins)
         return self.head(out), state  # (T, B, n_actions)

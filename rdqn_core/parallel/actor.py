@@ -49,7 +49,8 @@ def build_actor_network(config: TrainConfig, obs_dim: int, n_actions: int,
     return build_q_network(config.cell, obs_dim, n_actions, config.hidden_size, config.encoder_sizes,
                            config.prev_action_input, config.normalize_obs, dueling=config.dueling,
                            layer_norm=config.layer_norm, obs_shape=obs_shape,
-                           action_branches=action_branches_of(config, n_actions)).requires_grad_(False)
+                           action_branches=action_branches_of(config, n_actions),
+                           value_support=config.value_support()).requires_grad_(False)
 
 
 def actor_loop(actor: int, config: TrainConfig, transport: Transport, max_chunks: int | None = None,
