@@ -16,6 +16,10 @@ Usage (from the repository root; one torch thread per run, ``--jobs`` runs at a 
     python benchmarks/reliability.py --env rdqn/FlickerCartPole-v0 --seeds 3 --checkpoints 50000
 
 It prints one table per variant and, with ``--out``, writes every run's record as JSON (rewritten after each run).
+
+With ``--online-too``, a variant with weight averaging (``average_tau > 0``) also has its online net scored at
+every evaluation and checkpoint, on the same episode seeds: averaging does not change training, so one run per
+seed gives both learners (a second table, ``NAME/online``).
 """
 from __future__ import annotations
 
@@ -32,17 +36,49 @@ import numpy as np
 SOLVE = 475.0
 
 
-def run_one(args: tuple[str, dict[str, Any], int, tuple[int, ...], int, float]) -> dict[str, Any]:
-    name, overrides, seed, checkpoints, eval_every, threshold = args
+def _score_online_too(online_means: list[float]) -> None:
+    """Make every in-training evaluation of an averaged agent also score its online net (appended to the list)."""
+    import rdqn_core.trainer as trainer
+
+    evaluate = trainer.evaluate
+
+    def both(agent, *args, **kwargs):
+        if agent.average is not None:
+            average, agent.average = agent.average, None  # greedy_network is the online net while it is None
+            try:
+                online_means.append(float(evaluate(agent, *args, **kwargs).mean()))
+            finally:
+                agent.average = average
+        return evaluate(agent, *args, **kwargs)
+
+    trainer.evaluate = both  # this worker process only: the trainer looks the name up at every evaluation
+
+
+def _summary(steps: list[int], means: list[float], seconds: list[float], threshold: float) -> dict[str, Any]:
+    first = next((s for s, m in zip(steps, means) if m >= threshold), None)
+    after = [m for s, m in zip(steps, means) if first is not None and s > first]
+    return dict(eval_steps=steps, eval_means=[round(m, 1) for m in means], first_solve=first,
+                train_seconds_to_first_solve=next((t for m, t in zip(means, seconds) if m >= threshold), None),
+                share_after_first_solve=(float(np.mean(np.array(after) >= threshold)) if after else None))
+
+
+def run_one(args: tuple[str, dict[str, Any], int, tuple[int, ...], int, float, bool]) -> list[dict[str, Any]]:
+    name, overrides, seed, checkpoints, eval_every, threshold, online_too = args
     import torch
 
     torch.set_num_threads(1)
     from rdqn_core import TrainConfig, evaluate, train
 
+    online_too = online_too and overrides.get("average_tau", 0) > 0
+    online_means: list[float] = []
+    if online_too:
+        _score_online_too(online_means)
+
     # One run per seed, stopped at each checkpoint and resumed from its resume.pt (bit-exact on a CPU): the
     # live learner is measured at every checkpoint without a callback reaching into the trainer.
     t0 = time.perf_counter()
     finals: dict[int, float] = {}
+    online_finals: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as out:
         for k, steps in enumerate(sorted(checkpoints)):
             cfg = TrainConfig(**{**dict(progress=False, torch_threads=1, eval_every=eval_every), **overrides,
@@ -50,16 +86,23 @@ def run_one(args: tuple[str, dict[str, Any], int, tuple[int, ...], int, float]) 
             result = train(cfg, out_dir=out, resume=k > 0)
             returns = evaluate(result.agent, cfg.env_id, 100, seed=777_000 + seed, env_kwargs=cfg.env_kwargs)
             finals[steps] = float(np.mean(returns))
+            if online_too:
+                agent = result.agent
+                average, agent.average = agent.average, None
+                online_finals[steps] = float(np.mean(evaluate(agent, cfg.env_id, 100, seed=777_000 + seed,
+                                                              env_kwargs=cfg.env_kwargs)))
+                agent.average = average
     h = result.history
-    steps, means = h["eval/step"], h["eval/mean_return"]
-    first = next((s for s, m in zip(steps, means) if m >= threshold), None)
-    after = [m for s, m in zip(steps, means) if first is not None and s > first]
-    first_seconds = next((t for s, m, t in zip(steps, means, h["eval/train_seconds"]) if m >= threshold), None)
-    return dict(variant=name, seed=seed, eval_steps=steps, eval_means=[round(m, 1) for m in means],
-                first_solve=first, train_seconds_to_first_solve=first_seconds,
-                share_after_first_solve=(float(np.mean(np.array(after) >= threshold)) if after else None),
-                finals={str(k): round(v, 1) for k, v in sorted(finals.items())},
-                wall_seconds=round(time.perf_counter() - t0, 1), updates=result.summary["updates"])
+    common = dict(seed=seed, wall_seconds=round(time.perf_counter() - t0, 1), updates=result.summary["updates"])
+    records = [dict(variant=name, **_summary(h["eval/step"], h["eval/mean_return"], h["eval/train_seconds"],
+                                             threshold),
+                    finals={str(k): round(v, 1) for k, v in sorted(finals.items())}, **common)]
+    if online_too:  # a resumed run re-scores nothing: one online mean per evaluation, in order
+        assert len(online_means) == len(h["eval/step"]), (len(online_means), len(h["eval/step"]))
+        records.append(dict(variant=f"{name}/online", **_summary(h["eval/step"], online_means,
+                                                                 h["eval/train_seconds"], threshold),
+                            finals={str(k): round(v, 1) for k, v in sorted(online_finals.items())}, **common))
+    return records
 
 
 def table(records: list[dict[str, Any]], checkpoints: tuple[int, ...], threshold: float) -> str:
@@ -96,6 +139,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=SOLVE)
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
                         help="a variant: name=JSON overrides of TrainConfig() (repeatable; default: defaults)")
+    parser.add_argument("--online-too", action="store_true",
+                        help="variants with average_tau > 0: also score the online net (table NAME/online)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     checkpoints = tuple(int(c) for c in args.checkpoints.split(","))
@@ -105,19 +150,21 @@ def main() -> None:
         variants[name] = json.loads(text or "{}")
     if args.env:
         variants = {k: {"env_id": args.env, **v} for k, v in variants.items()}
-    jobs = [(name, ov, seed, checkpoints, args.eval_every, args.threshold) for seed in
+    jobs = [(name, ov, seed, checkpoints, args.eval_every, args.threshold, args.online_too) for seed in
             range(args.first_seed, args.first_seed + args.seeds) for name, ov in variants.items()]
     records: list[dict[str, Any]] = []
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        for record in pool.map(run_one, jobs):
-            records.append(record)
-            print(f"[{record['variant']} seed {record['seed']}] first solve {record['first_solve']}, finals "
-                  f"{record['finals']}, evals {record['eval_means']}", flush=True)
+        for run in pool.map(run_one, jobs):
+            for record in run:
+                records.append(record)
+                print(f"[{record['variant']} seed {record['seed']}] first solve {record['first_solve']}, finals "
+                      f"{record['finals']}, evals {record['eval_means']}", flush=True)
             if args.out:  # after every run, so that a screen stopped early keeps what it measured
                 with open(args.out, "w") as f:
                     json.dump({"variants": variants, "records": records}, f, indent=1)
-    for name in variants:
-        print(f"\n== {name}: {json.dumps(variants[name])}")
+    for name in dict.fromkeys(r["variant"] for r in records):
+        base = name.split("/")[0]
+        print(f"\n== {name}: {json.dumps(variants[base])}{' (the online net)' if name != base else ''}")
         print(table([r for r in records if r["variant"] == name], checkpoints, args.threshold))
 
 
