@@ -22,7 +22,8 @@ NETWORK_CELLS = ("mlp",) + CELL_TYPES + ("conv",)
 """What ``TrainConfig.cell`` may be: ``'mlp'`` is the memoryless DQN, ``'conv'`` the memoryless per-cell
 convolutional Q-network for board observations (Chapter 8)."""
 LOSSES = ("huber", "mse", "hl_gauss")
-"""TD losses: regression on Q (Huber, squared), or cross-entropy on a histogram of Q (HL-Gauss, Farebrother et al. 2024)."""
+"""The TD losses of ``TrainConfig.loss``, regression on Q (Huber, squared) or cross-entropy on a histogram of Q
+(HL-Gauss, Farebrother et al. 2024)."""
 INITIAL_STATES = ("zero", "stored")
 """Where a replayed window's memory starts (zeros, or the state the actor had, R2D2's stored state)."""
 
