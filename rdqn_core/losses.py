@@ -286,6 +286,17 @@ def advantage_learning_targets(targets: Tensor, q_target_now: Tensor, actions: T
         return targets - alpha * gap
 
 
+def _weighted_masked_mean(per_step: Tensor, mask: Tensor, weights: Tensor | None) -> Tensor:
+    """The mean of ``per_step`` (T, B) over entries where ``mask`` is 1, each window's terms times its weight (B,)."""
+    mask = mask.to(per_step.dtype)
+    if weights is not None:
+        if weights.shape != per_step.shape[-1:]:
+            raise ValueError(f"weights must have shape {tuple(per_step.shape[-1:])} (one per window), "
+                             f"got {tuple(weights.shape)}")
+        per_step = per_step * weights.to(per_step.dtype)
+    return (per_step * mask).sum() / mask.sum().clamp(min=1.0)
+
+
 def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber",
             weights: Tensor | None = None) -> Tensor:
     """Mean Huber (``smooth_l1`` with delta 1) or squared TD error over entries where ``mask`` is 1.
@@ -302,13 +313,7 @@ def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber",
                          f"{tuple(mask.shape)} must have the same shape")
     fn = F.smooth_l1_loss if kind == "huber" else F.mse_loss
     per_step = fn(q_taken, targets, reduction="none")
-    mask = mask.to(per_step.dtype)
-    if weights is not None:
-        if weights.shape != targets.shape[-1:]:
-            raise ValueError(f"weights must have shape {tuple(targets.shape[-1:])} (one per window), "
-                             f"got {tuple(weights.shape)}")
-        per_step = per_step * weights.to(per_step.dtype)
-    return (per_step * mask).sum() / mask.sum().clamp(min=1.0)
+    return _weighted_masked_mean(per_step, mask, weights)
 
 
 def hl_gauss_probs(targets: Tensor, bin_edges: Tensor, sigma: float) -> Tensor:
@@ -349,13 +354,7 @@ def hl_gauss_loss(logits_taken: Tensor, targets: Tensor, mask: Tensor, bin_edges
         sigma = 0.75 * float(bin_edges[1] - bin_edges[0])
     probs = hl_gauss_probs(targets, bin_edges, sigma)
     per_step = -(probs * torch.log_softmax(logits_taken, dim=-1)).sum(-1)
-    mask = mask.to(per_step.dtype)
-    if weights is not None:
-        if weights.shape != targets.shape[-1:]:
-            raise ValueError(f"weights must have shape {tuple(targets.shape[-1:])} (one per window), "
-                             f"got {tuple(weights.shape)}")
-        per_step = per_step * weights.to(per_step.dtype)
-    return (per_step * mask).sum() / mask.sum().clamp(min=1.0)
+    return _weighted_masked_mean(per_step, mask, weights)
 
 
 def sequence_priorities(td_errors: Tensor, mask: Tensor, eta: float) -> Tensor:
