@@ -28,8 +28,8 @@ from .config import TrainConfig
 from .envs.minesweeper import symmetry_permutations
 from .rollout import act_epsilon_greedy
 from .losses import (advantage_learning_targets, branch_values, branching_bootstrap, branching_q_taken,
-                     double_q_bootstrap, hl_gauss_loss, max_q_bootstrap, n_step_return_parts, n_step_targets, sequence_priorities, td_loss,
-                     value_rescale, value_rescale_inverse)
+                     double_q_bootstrap, hl_gauss_loss, max_q_bootstrap, n_step_return_parts, n_step_targets,
+                     sequence_priorities, td_loss, value_range_from_rewards, value_rescale, value_rescale_inverse)
 from .types import RecurrentState, SequenceBatch
 
 __all__ = ["QAgent", "epsilon_at", "learning_rate_at"]
@@ -81,6 +81,7 @@ class QAgent:
         # Chapter 8: the cell permutations of the board's symmetries, (S, A), or None (no turning)
         self._board_moves = self._symmetry_tables(network) if config.board_symmetries else None
         self.priorities: Tensor | None = None  # (B,) new priorities of the last update's windows
+        self._value_range_fitted = False  # a histogram head's range, taken from the task (fit_value_range)
 
     def _copy_of_online(self) -> nn.Module:
         """A frozen copy of the online net that shares its normalizer (the target; the weight average)."""
@@ -115,6 +116,30 @@ class QAgent:
             ) -> tuple[np.ndarray, RecurrentState | None, np.ndarray]:
         """Epsilon-greedy actions of the online network: :func:`~rdqn_core.rollout.act_epsilon_greedy`."""
         return act_epsilon_greedy(self.online, obs, state, episode_starts, prev_actions, epsilon, rng)
+
+    @property
+    def value_range_pending(self) -> bool:
+        """True while a histogram head (``loss='hl_gauss'``) waits for its range from the task (:meth:`fit_value_range`)."""
+        cfg = self.config
+        return cfg.loss == "hl_gauss" and cfg.value_min is None and not self._value_range_fitted
+
+    def fit_value_range(self, reward_min: float, reward_max: float) -> tuple[float, float] | None:
+        """Set the value histogram's range from the rewards seen so far and gamma, before the first update.
+
+        The training loops call it once, with the replay's :meth:`~rdqn_core.replay.SequenceReplay.reward_range`
+        when learning starts (:func:`~rdqn_core.losses.value_range_from_rewards`). It sets every copy of the
+        network (online, target, average) and returns ``(low, high)``; it does nothing (returns None) when
+        the range is not pending: a regression head, a range from the config, or a run already updating
+        (a resumed one reads its range, and that it was fitted, from the checkpoint).
+        """
+        if not self.value_range_pending:
+            return None
+        low, high = value_range_from_rewards(reward_min, reward_max, self.config.gamma)
+        for network in (self.online, self.target, self.average):
+            if network is not None:
+                network.head.set_value_range(low, high)
+        self._value_range_fitted = True
+        return low, high
 
     def _burn_in(self, network: nn.Module, x: Tensor, batch: SequenceBatch) -> RecurrentState | None:
         """The memory entering the first trained step: ``network`` run over the burn-in, no gradient."""
@@ -185,6 +210,10 @@ class QAgent:
         logs them. The trainer checks there that the loss stayed finite.
         """
         cfg = self.config
+        if self.value_range_pending:
+            raise RuntimeError("loss='hl_gauss' takes its value range from the task: call "
+                               "agent.fit_value_range(*replay.reward_range()) once before the first update, or set "
+                               "value_min and value_max in the config")
         if self._board_moves is not None:
             batch = self.turn_boards(batch)
         burn, seq = cfg.burn_in, cfg.seq_len
@@ -303,7 +332,8 @@ class QAgent:
     def state_dict(self) -> dict:
         """Everything an interrupted run needs: the networks (and weight average), the optimizer, the update count."""
         out = {"online": self.online.state_dict(), "target": self.target.state_dict(),
-               "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+               "optimizer": self.optimizer.state_dict(), "updates": self.updates,
+               "value_range_fitted": self._value_range_fitted}
         if self.average is not None:
             out["average"] = self.average.state_dict()
         return out
@@ -319,3 +349,5 @@ class QAgent:
         if "optimizer" in state:
             self.optimizer.load_state_dict(state["optimizer"])
         self.updates = int(state["updates"])
+        # the range itself is in the networks' buffers; whether it was fitted yet, here
+        self._value_range_fitted = bool(state.get("value_range_fitted", self.updates > 0))

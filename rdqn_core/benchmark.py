@@ -214,6 +214,7 @@ def benchmark(config: TrainConfig, num_envs: Sequence[int] = (1, 4, 16), act_ste
                        step.prev_actions, step.state)
     finally:
         envs.close()
+    agent.fit_value_range(*replay.reward_range())  # a histogram head's range from the task, as in training
     minimal = MinimalUpdate(config, obs_dim, n_actions, device) if agent.is_recurrent else None
     generator = torch.Generator().manual_seed(config.seed)
     for _ in range(warmup_updates):

@@ -80,10 +80,12 @@ class TrainConfig:
                             "over value_bins bins on [value_min, value_max] by cross-entropy with a Gaussian "
                             "around the target (Farebrother et al., 2024)", choices=LOSSES)
     value_bins: int = _f(101, "loss 'hl_gauss': bins of the value histogram", low=2)
-    value_min: float = _f(-10.0, "loss 'hl_gauss': lowest value the histogram covers (targets below are clipped; "
-                                 "set it below the task's lowest return)")
-    value_max: float = _f(110.0, "loss 'hl_gauss': highest value the histogram covers (targets above are "
-                                 "clipped; with rewards <= 1 per step, 1 / (1 - gamma) bounds the return)")
+    value_min: float | None = _f(None, "loss 'hl_gauss': lowest value the histogram covers (targets below are "
+                                       "clipped). none (with value_max none): from the task, the rewards seen "
+                                       "before learning starts and gamma (losses.value_range_from_rewards; "
+                                       "CartPole: [-10, 110])", none_ok=True)
+    value_max: float | None = _f(None, "loss 'hl_gauss': highest value the histogram covers (targets above are "
+                                       "clipped); none: from the task, as value_min", none_ok=True)
     learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
     adam_eps: float = _f(1e-8, "Adam's epsilon, added to the root of the second-moment estimate: larger values damp "
                               "the steps Adam takes on tiny gradients (torch: 1e-8; R2D2: 1e-3; Dopamine's "
@@ -169,10 +171,15 @@ class TrainConfig:
             raise ValueError(f"board_symmetries=True turns board observations: it needs cell='conv' "
                              f"(TrainConfig.board()), got cell={self.cell!r}")
         if self.loss == "hl_gauss":
-            if not (math.isfinite(self.value_min) and math.isfinite(self.value_max)
-                    and self.value_min < self.value_max):
-                raise ValueError(f"loss='hl_gauss' needs finite value_min < value_max, got {self.value_min}, "
-                                 f"{self.value_max}")
+            auto = (self.value_min is None, self.value_max is None)
+            if auto == (True, True):
+                if self.gamma >= 1.0:
+                    raise ValueError("loss='hl_gauss' takes its value range from the rewards and gamma, which needs "
+                                     "gamma < 1; with gamma=1 set value_min and value_max")
+            elif any(auto) or not (math.isfinite(self.value_min) and math.isfinite(self.value_max)
+                                   and self.value_min < self.value_max):
+                raise ValueError(f"loss='hl_gauss' needs finite value_min < value_max, or both none (from the "
+                                 f"task), got value_min={self.value_min}, value_max={self.value_max}")
             clash = [name for name, on in (("cell='conv'", self.cell == "conv"), ("dueling", self.dueling),
                                            ("action_head='branching'", self.action_head == "branching"),
                                            ("value_rescaling", self.value_rescaling)) if on]
@@ -199,8 +206,9 @@ class TrainConfig:
         base = dict(cell="conv", encoder_sizes=(64, 64, 64), normalize_obs=False)
         return cls.memoryless(**{**base, **overrides})
 
-    def value_support(self) -> tuple[float, float, int] | None:
-        """``(value_min, value_max, value_bins)`` of the histogram head with ``loss='hl_gauss'``, else None."""
+    def value_support(self) -> tuple[float | None, float | None, int] | None:
+        """``(value_min, value_max, value_bins)`` of the histogram head with ``loss='hl_gauss'``, else None
+        (the ends are None when the range comes from the task: :meth:`QAgent.fit_value_range`)."""
         return (self.value_min, self.value_max, self.value_bins) if self.loss == "hl_gauss" else None
 
     def expected_updates(self) -> int:

@@ -14,7 +14,11 @@ parts depend only on what the replay stores, so it computes them at sample time.
 """
 from __future__ import annotations
 
+import math
+import warnings
 from typing import NamedTuple
+
+import numpy as np
 
 import torch
 from torch import Tensor
@@ -23,7 +27,7 @@ from torch.nn import functional as F
 from .networks.base import check_branches, joint_to_branches
 from .types import LOSSES, NStepParts
 
-__all__ = ["n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
+__all__ = ["value_range_from_rewards", "n_step_return_parts", "n_step_targets", "max_q_bootstrap", "double_q_bootstrap",
            "n_step_td_targets", "advantage_learning_targets", "td_loss", "sequence_priorities",
            "hl_gauss_probs", "hl_gauss_loss", "branch_values", "branching_bootstrap", "branching_q_taken", "value_rescale", "value_rescale_inverse"]
 
@@ -355,6 +359,33 @@ def hl_gauss_loss(logits_taken: Tensor, targets: Tensor, mask: Tensor, bin_edges
     probs = hl_gauss_probs(targets, bin_edges, sigma)
     per_step = -(probs * torch.log_softmax(logits_taken, dim=-1)).sum(-1)
     return _weighted_masked_mean(per_step, mask, weights)
+
+
+def value_range_from_rewards(reward_min: float, reward_max: float, gamma: float,
+                             margin: float = 0.1) -> tuple[float, float]:
+    r"""The range a value histogram must cover, from the rewards seen and :math:`\gamma` (``loss='hl_gauss'``).
+
+    With every reward in :math:`[r_{min}, r_{max}]` a discounted return lies in
+    :math:`[\min(0, r_{min}), \max(0, r_{max})] / (1 - \gamma)`; each end moves out by ``margin`` times
+    that width, for rewards more extreme than those seen. CartPole (every reward 1, :math:`\gamma = 0.99`):
+    :math:`[-10, 110]`. The ends are rounded to float32, the precision the bins are kept in. If every reward
+    seen was 0 there is no scale to take: the range assumes :math:`|r| \le 1` and says so in a warning.
+    """
+    if not 0.0 <= gamma < 1.0:
+        raise ValueError(f"a value range from the rewards needs 0 <= gamma < 1 (returns are bounded by "
+                         f"r / (1 - gamma)), got gamma={gamma}; set value_min and value_max instead")
+    if not (math.isfinite(reward_min) and math.isfinite(reward_max) and reward_min <= reward_max):
+        raise ValueError(f"need finite reward_min <= reward_max, got {reward_min}, {reward_max}")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    low, high = min(0.0, reward_min) / (1.0 - gamma), max(0.0, reward_max) / (1.0 - gamma)
+    if low == high:
+        warnings.warn("loss='hl_gauss': every reward seen before learning started was 0, so the value range "
+                      f"assumes rewards in [-1, 1] (gamma={gamma}); set value_min and value_max if they can be "
+                      "larger", stacklevel=2)
+        low, high = -1.0 / (1.0 - gamma), 1.0 / (1.0 - gamma)
+    pad = margin * (high - low)
+    return float(np.float32(low - pad)), float(np.float32(high + pad))
 
 
 def sequence_priorities(td_errors: Tensor, mask: Tensor, eta: float) -> Tensor:

@@ -109,6 +109,16 @@ class SequenceReplay:
         """Number of stored transitions."""
         return self._transitions
 
+    def reward_range(self) -> tuple[float, float]:
+        """``(min, max)`` of the rewards of the transitions held now (``(0.0, 0.0)`` while it holds none).
+
+        What a histogram value head's range is fitted to when learning starts (:meth:`QAgent.fit_value_range`).
+        """
+        if not self._transitions:
+            return 0.0, 0.0
+        held = self.rewards[self.has_transition]
+        return float(held.min()), float(held.max())
+
     def _write(self, env: int, obs: np.ndarray, **fields) -> None:
         i = self.pos[env]
         self._transitions -= int(self.has_transition[env, i])

@@ -254,6 +254,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
                 # fractions, which drifts), so that a full run makes exactly config.expected_updates(); a step
                 # where the replay cannot sample yet leaves its updates to the next one.
                 due = math.floor((env_steps - cfg.learning_starts) * cfg.updates_per_step)
+                if agent.value_range_pending:  # a histogram head's range, from the rewards of the random play
+                    agent.fit_value_range(*replay.reward_range())
                 while agent.updates < due and replay.can_sample():
                     batch = replay.sample(cfg.batch_size, rng, device)
                     metric_log.add(agent.update(batch))
@@ -307,6 +309,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
     wall = time.perf_counter() - start_time
     summary.update(wall_seconds=round(wall, 2), eval_seconds=round(eval_seconds, 2), env_steps=env_steps,
                    updates=agent.updates)
+    if cfg.loss == "hl_gauss":  # the histogram's range: the config's, or the one taken from the task
+        edges = agent.online.head.bin_edges
+        summary["value_range"] = [float(edges[0]), float(edges[-1])]
     if out is not None:
         save_resumable()
     envs.close()

@@ -259,10 +259,43 @@ def test_hl_gauss_agent_survives_a_checkpoint_round_trip(tmp_path):
     assert torch.equal(agent.online(obs)[0], loaded.online(obs)[0])
 
 
+def test_hl_gauss_range_from_the_task_is_set_once_on_every_copy_and_saved(tmp_path):
+    """value_min = value_max = None: no update before fit_value_range; then the online net, the target and the
+    weight average share the range the rewards give, a second call changes nothing, and a checkpoint keeps it."""
+    from rdqn_core import load_checkpoint, save_checkpoint
+    from rdqn_core.losses import value_range_from_rewards
+    config = small_config("lstm", loss="hl_gauss", value_bins=9, average_tau=0.01)
+    agent = make_agent(config)
+    replay = fill_by_hand(replay_for(config, num_envs=2))
+    batch = replay.sample(config.batch_size, np.random.default_rng(1))
+    obs = torch.randn(5, 2, OBS_DIM)
+    ranked = agent.online(obs)[0].argmax(-1)
+    assert agent.value_range_pending
+    with pytest.raises(RuntimeError, match="fit_value_range"):
+        agent.update(batch)
+    assert agent.fit_value_range(-3.0, 1.0) == value_range_from_rewards(-3.0, 1.0, config.gamma)
+    low, high = value_range_from_rewards(-3.0, 1.0, config.gamma)
+    for network in (agent.online, agent.target, agent.average):
+        assert network.head.bin_edges[0].item() == pytest.approx(low)
+        assert network.head.bin_edges[-1].item() == pytest.approx(high)
+        assert network.head.bin_centers[0].item() == pytest.approx(low + (high - low) / 18)
+    assert torch.equal(agent.online(obs)[0].argmax(-1), ranked)  # the placeholder range ranked the actions alike
+    agent.update(batch)
+    assert not agent.value_range_pending and agent.fit_value_range(-100.0, 100.0) is None
+    assert agent.online.head.bin_edges[-1].item() == pytest.approx(high)
+    loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "auto.pt", agent, config), "cpu")
+    assert torch.equal(loaded.online.head.bin_edges, agent.online.head.bin_edges)
+    assert torch.equal(loaded.online(obs)[0], agent.online(obs)[0])
+    regression = make_agent(small_config("lstm"))
+    assert not regression.value_range_pending and regression.fit_value_range(-1.0, 1.0) is None
+
+
 @pytest.mark.parametrize("overrides, match", [
     (dict(dueling=True), "dueling"),
     (dict(value_rescaling=True), "value_rescaling"),
     (dict(value_min=5.0, value_max=5.0), "value_min < value_max"),
+    (dict(value_min=-5.0), "both none"),
+    (dict(gamma=1.0), "gamma < 1"),
     (dict(value_bins=1), "value_bins=1 is out of range"),
 ])
 def test_hl_gauss_rejects_what_it_does_not_combine_with(overrides, match):

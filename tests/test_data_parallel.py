@@ -77,6 +77,22 @@ def test_train_ddp_keeps_the_ranks_identical():
     assert out["world_size"] == 2 and out["ranks_identical"] and out["updates"] == 200
 
 
+def test_train_ddp_fits_one_histogram_range_for_all_ranks():
+    """loss='hl_gauss' without a range on the pendulum: each rank's random play sees other rewards (rank r plays
+    seed + 1000 r), so a range taken from one rank's replay would differ between ranks; the ranks agree on the
+    widest, and end identical (their state includes the bin edges)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           "-m", "rdqn_core", "train", "--ddp", "--env", "rdqn/AnglePendulum-v0", "--action-bins", "5",
+                           "--loss", "hl_gauss", "--gamma", "0.9", "--total-steps", "400", "--learning-starts", "200",
+                           "--batch-size", "8", "--hidden-size", "16", "--encoder-sizes", "16", "--eval-every", "0",
+                           "--quiet"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][0])
+    assert out["world_size"] == 2 and out["ranks_identical"] and out["updates"] > 0
+    assert out["value_range"][0] < -100 < 0 < out["value_range"][1], out["value_range"]
+
+
 def test_train_ddp_runs_the_board_network():
     """Chapter 8's conv network under torchrun: its extra state (the board size) is not a tensor to broadcast."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

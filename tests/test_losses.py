@@ -178,3 +178,25 @@ def test_hl_gauss_loss_rejects_bad_shapes(call, match):
 def test_td_loss_refuses_the_histogram_loss_by_name():
     with pytest.raises(ValueError, match="hl_gauss_loss"):
         td_loss(torch.zeros(2, 1), torch.zeros(2, 1), torch.ones(2, 1), "hl_gauss")
+
+
+def test_value_range_from_rewards_bounds_the_discounted_return_with_a_margin():
+    from rdqn_core.losses import value_range_from_rewards
+    assert value_range_from_rewards(1.0, 1.0, 0.99) == (-10.0, 110.0)  # CartPole: [0, 100] widened by 10 each side
+    low, high = value_range_from_rewards(-16.0, -0.5, 0.95)  # a pendulum: every return <= 0
+    assert (low, high) == pytest.approx((-320.0 - 32.0, 0.0 + 32.0))
+    low, high = value_range_from_rewards(-1.0, 3.0, 0.5, margin=0.0)  # mixed signs: [-1, 3] / 0.5
+    assert (low, high) == (-2.0, 6.0)
+    assert value_range_from_rewards(-1.0, 2.0, 0.0) == pytest.approx((-1.3, 2.3))  # gamma 0: one reward
+
+
+def test_value_range_from_rewards_warns_without_a_reward_and_refuses_what_has_no_bound():
+    from rdqn_core.losses import value_range_from_rewards
+    with pytest.warns(UserWarning, match="every reward seen .* was 0"):
+        assert value_range_from_rewards(0.0, 0.0, 0.9) == pytest.approx((-12.0, 12.0))
+    with pytest.raises(ValueError, match="gamma < 1"):
+        value_range_from_rewards(0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="reward_min <= reward_max"):
+        value_range_from_rewards(2.0, 1.0, 0.9)
+    with pytest.raises(ValueError, match="reward_min <= reward_max"):
+        value_range_from_rewards(float("nan"), 1.0, 0.9)

@@ -275,6 +275,17 @@ def test_slow_step_takes_its_delay_and_keeps_the_env():
         make_env(SLOW_MASKED_CARTPOLE, delay=-1)
 
 
+def test_actor_learner_fits_the_histogram_range_from_the_actors_rewards():
+    """loss='hl_gauss' without a range: the learner takes it from the shards when learning starts (CartPole's
+    rewards of 1 and gamma 0.9: [0, 10] widened by one each side) and ships it to the actors with the weights."""
+    cfg = dataclasses.replace(TINY, loss="hl_gauss", gamma=0.9, total_steps=600, actors=1)
+    result = train_actor_learner(cfg)
+    edges = result.agent.online.head.bin_edges
+    assert result.summary["updates"] > 0 and (edges[0].item(), edges[-1].item()) == (-1.0, 11.0)
+    assert "bin_edges" in "".join(result.agent.online.state_dict())  # published with the weights
+    assert not spawn_context().active_children()
+
+
 def test_actor_learner_trains_the_board_network():
     """Chapter 8's conv network through Chapter 7's actors: the board size reaches the learner and the actors."""
     cfg = TrainConfig.board(env_id="rdqn/Minesweeper-v0", env_kwargs={"rows": 4, "cols": 4, "mines": 2},

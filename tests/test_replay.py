@@ -149,3 +149,12 @@ def test_wrong_observation_shape_raises():
     replay = SequenceReplay(400, 2, 3)
     with pytest.raises(ValueError, match=r"obs must have shape \(2, 3\)"):
         replay.add(np.zeros((2, 4)), np.zeros(2, int), np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), np.zeros((2, 3)))
+
+
+def test_reward_range_reads_the_transitions_held_not_the_rows_of_final_observations():
+    replay = SequenceReplay(40, 1, 2, seq_len=2, n_steps=1)
+    assert replay.reward_range() == (0.0, 0.0)  # nothing held yet
+    obs, final = np.zeros((1, 2), np.float32), np.ones((1, 2), np.float32)
+    for t, reward in enumerate([2.0, 3.5, 2.5] * 20):  # every third step ends an episode: a row without reward
+        replay.add(obs, np.array([0]), np.array([reward]), np.array([t % 3 == 2]), np.array([False]), final)
+    assert replay.reward_range() == (2.0, 3.5)  # the final observations' rows (reward 0) are not counted

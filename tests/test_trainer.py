@@ -206,3 +206,19 @@ def test_rdqn_device_decides_auto_only(monkeypatch):
             get_device("auto")
     monkeypatch.delenv("RDQN_DEVICE")
     assert get_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_histogram_range_is_taken_from_the_rewards_of_the_random_play():
+    """loss='hl_gauss' without value_min/value_max: when learning starts, the range comes from the replay's
+    rewards and gamma. The run stops one vector step after learning starts, so the replay it returns is the
+    one the range was fitted to; the pendulum's rewards are all negative, so the range is not CartPole's."""
+    from rdqn_core.losses import value_range_from_rewards
+    config = dataclasses.replace(TINY, env_id="rdqn/AnglePendulum-v0", action_bins=5, loss="hl_gauss", gamma=0.9,
+                                 learning_starts=198, total_steps=201, eval_every=0)
+    result = train(config, return_replay=True)
+    low, high = result.summary["value_range"]
+    reward_min, reward_max = result.replay.reward_range()
+    assert reward_max < 0 and (low, high) == value_range_from_rewards(reward_min, reward_max, 0.9)
+    assert low < 10 * reward_min < 0 < high
+    edges = result.agent.target.head.bin_edges
+    assert (edges[0].item(), edges[-1].item()) == pytest.approx((low, high))

@@ -11,17 +11,27 @@ from .base import branches_to_joint, check_branches, joint_to_branches, mlp
 __all__ = ["check_value_support", "QHead", "BranchingQHead", "joint_to_branches", "branches_to_joint", "check_branches"]
 
 
-def check_value_support(value_support: tuple[float, float, int]) -> tuple[float, float, int]:
-    """``(low, high, bins)`` of a histogram head, checked: ``low < high`` finite, ``bins >= 2``."""
+def check_value_support(value_support: tuple[float | None, float | None, int]
+                        ) -> tuple[float | None, float | None, int]:
+    """``(low, high, bins)`` of a histogram head, checked: ``low < high`` finite (or both None: the range is
+    set later, from the task, by :meth:`QHead.set_value_range`), ``bins >= 2``."""
     try:
         low, high, bins = value_support
     except (TypeError, ValueError):
         raise ValueError(f"value_support must be (low, high, bins), got {value_support!r}") from None
-    if isinstance(bins, bool) or int(bins) != bins or bins < 2:
+    if isinstance(bins, bool) or not isinstance(bins, (int, float)) or int(bins) != bins or bins < 2:
         raise ValueError(f"value_support needs an integer number of bins >= 2, got {bins!r}")
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ValueError(f"value_support needs finite low < high, got low={low!r}, high={high!r}")
+    if low is None and high is None:
+        return None, None, int(bins)
+    _check_range(low, high)
     return float(low), float(high), int(bins)
+
+
+def _check_range(low, high) -> None:
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and math.isfinite(low)
+            and math.isfinite(high) and low < high):
+        raise ValueError(f"a value histogram needs finite low < high (or both None: from the task), got "
+                         f"low={low!r}, high={high!r}")
 
 
 class QHead(nn.Module):
@@ -35,6 +45,9 @@ class QHead(nn.Module):
     bins covering ``[low, high]``, and Q is the mean of that histogram (the HL-Gauss loss of
     :func:`rdqn_core.losses.hl_gauss_loss` trains it; Farebrother et al., 2024). ``forward`` still
     returns Q; ``forward(features, logits=True)`` returns the ``(..., n_actions, bins)`` logits.
+    ``low = high = None`` leaves the range to :meth:`set_value_range` (the agent sets it from the rewards seen
+    before learning starts); until then the bins span ``[0, 1]``, which ranks the actions as any range would.
+    The bin edges are saved with the weights, so a checkpoint carries the range it was trained with.
     """
 
     def __init__(self, in_dim: int, hidden_size: int, n_actions: int, dueling: bool = False,
@@ -49,9 +62,19 @@ class QHead(nn.Module):
         self.out = nn.Linear(hidden_size, outputs)
         if self.bins:
             low, high, bins = check_value_support(value_support)
-            edges = torch.linspace(low, high, bins + 1)
-            self.register_buffer("bin_edges", edges, persistent=False)  # derived from the config
-            self.register_buffer("bin_centers", (edges[1:] + edges[:-1]) / 2, persistent=False)
+            self.register_buffer("bin_edges", torch.empty(bins + 1))  # saved: the range may come from the task
+            self.register_buffer("bin_centers", torch.empty(bins))
+            self.set_value_range(0.0 if low is None else low, 1.0 if high is None else high)
+
+    def set_value_range(self, low: float, high: float) -> None:
+        """Spread the histogram's bins evenly over ``[low, high]`` (in place: every copy of the buffers follows)."""
+        if not self.bins:
+            raise ValueError("set_value_range needs a histogram head (value_support); this head regresses Q")
+        _check_range(low, high)
+        with torch.no_grad():
+            edges = torch.linspace(low, high, self.bins + 1, device=self.bin_edges.device)
+            self.bin_edges.copy_(edges)
+            self.bin_centers.copy_((edges[1:] + edges[:-1]) / 2)
 
     def expected_q(self, logits: Tensor) -> Tensor:
         """Q as the mean of the histogram: ``logits (..., A, bins) -> (..., A)``."""

@@ -70,6 +70,11 @@ class ShardedReplay:
         self._last = int(rng.choice(len(self.shards), p=sizes / sizes.sum())) if len(self.shards) > 1 else 0
         return self.shards[self._last].sample(batch_size, rng, device)
 
+    def reward_range(self) -> tuple[float, float]:
+        """``(min, max)`` of the rewards held over all shards (see :meth:`SequenceReplay.reward_range`)."""
+        held = [s.reward_range() for s in self.shards if len(s)]
+        return (min(lo for lo, _ in held), max(hi for _, hi in held)) if held else (0.0, 0.0)
+
     def update_priorities(self, keys: Any, priorities: torch.Tensor) -> None:
         self.shards[self._last].update_priorities(keys, priorities)
 
@@ -256,6 +261,8 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
                 with lock:
                     if cfg.lr_end is not None:
                         agent.set_learning_rate(learning_rate_at(limiter.inserts, cfg))
+                    if agent.value_range_pending:  # a histogram head's range, from the actors' random play
+                        agent.fit_value_range(*replay.reward_range())
                     batch = replay.sample(cfg.batch_size, rng, device)
                     metrics = agent.update(batch)
                     if batch.keys is not None:
