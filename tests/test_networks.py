@@ -135,3 +135,19 @@ def test_encode_is_what_the_core_receives(cell):
     assert not torch.allclose(net.encode(obs, prev), net.encode(obs, None)), "the previous action must matter"
     with pytest.raises(ValueError, match=r"obs must have shape \(T, B, 3\)"):
         net.encode(torch.randn(5, 3))
+
+
+@pytest.mark.parametrize("support, match", [
+    ((0.0, 1.0), "must be \\(low, high, bins\\)"),
+    ((0.0, 1.0, "8"), "integer number of bins"),
+    ((0.0, 1.0, 1), "integer number of bins >= 2"),
+    ((1.0, 0.0, 8), "finite low < high"),
+    ((None, 1.0, 8), "finite low < high \\(or both None"),
+])
+def test_histogram_head_says_what_is_wrong_with_its_support(support, match):
+    from rdqn_core.networks.heads import QHead
+    with pytest.raises(ValueError, match=match):
+        QHead(4, 8, 2, value_support=support)
+    head = QHead(4, 8, 2, value_support=(None, None, 8))  # the range from the task, set later
+    with pytest.raises(ValueError, match="finite low < high"):
+        head.set_value_range(2.0, float("inf"))

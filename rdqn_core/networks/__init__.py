@@ -22,7 +22,7 @@ def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 
                     normalize_obs: bool = False, dueling: bool = False, layer_norm: bool = False,
                     obs_shape: tuple[int, ...] | None = None,
                     action_branches: tuple[int, ...] | None = None,
-                    value_support: tuple[float, float, int] | None = None) -> nn.Module:
+                    value_support: tuple[float | None, float | None, int] | None = None) -> nn.Module:
     """``cell="mlp"`` gives the memoryless :class:`MLPQNetwork`, ``"conv"`` a :class:`ConvQNetwork`, else a
     :class:`RecurrentQNetwork`.
 
@@ -30,7 +30,8 @@ def build_q_network(cell: str, obs_dim: int, n_actions: int, hidden_size: int = 
     ``rows * cols == n_actions`` (without it, the channels are ``obs_dim // n_actions`` and the board size
     comes with the weights, from a state dict). The other networks flatten it and ignore it.
     ``action_branches`` (Chapter 6): choices per action dimension for a branching head (``mlp`` and recurrent).
-    ``value_support``: ``(low, high, bins)`` of a histogram head trained by the HL-Gauss loss (``mlp`` and recurrent).
+    ``value_support``: ``(low, high, bins)`` of a histogram head trained by the HL-Gauss loss (``mlp`` and recurrent;
+    ``low = high = None``: the range is set later, from the task, by ``QHead.set_value_range``).
     """
     if action_branches is not None and cell == "conv":
         raise ValueError("cell='conv' has one Q per board cell and no branching head; use action_branches=None")

@@ -51,19 +51,18 @@ class QHead(nn.Module):
     """
 
     def __init__(self, in_dim: int, hidden_size: int, n_actions: int, dueling: bool = False,
-                 layer_norm: bool = False, value_support: tuple[float, float, int] | None = None):
+                 layer_norm: bool = False, value_support: tuple[float | None, float | None, int] | None = None):
         super().__init__()
         if value_support is not None and dueling:
             raise ValueError("a histogram head (value_support) has no dueling form; use dueling=False")
         self.dueling, self.n_actions = dueling, int(n_actions)
-        self.bins = 0 if value_support is None else int(value_support[2])
+        low, high, self.bins = (None, None, 0) if value_support is None else check_value_support(value_support)
         self.hidden = mlp([in_dim, hidden_size], layer_norm=layer_norm)
         outputs = n_actions * self.bins if self.bins else n_actions + (1 if dueling else 0)
         self.out = nn.Linear(hidden_size, outputs)
         if self.bins:
-            low, high, bins = check_value_support(value_support)
-            self.register_buffer("bin_edges", torch.empty(bins + 1))  # saved: the range may come from the task
-            self.register_buffer("bin_centers", torch.empty(bins))
+            self.register_buffer("bin_edges", torch.empty(self.bins + 1))  # saved: the range may come from the task
+            self.register_buffer("bin_centers", torch.empty(self.bins))
             self.set_value_range(0.0 if low is None else low, 1.0 if high is None else high)
 
     def set_value_range(self, low: float, high: float) -> None:

@@ -11,7 +11,7 @@ __all__ = ["MLPQNetwork"]
 
 
 def _head(in_dim: int, hidden_size: int, n_actions: int, branches: tuple[int, ...] | None, dueling: bool,
-          layer_norm: bool, value_support: tuple[float, float, int] | None = None):
+          layer_norm: bool, value_support: tuple[float | None, float | None, int] | None = None):
     """The joint :class:`QHead` (one output per action, or a histogram per action with ``value_support``), or
     one head per action dimension (Chapter 6)."""
     if branches is None:
@@ -40,7 +40,7 @@ class MLPQNetwork(QNetworkBase):
         dueling: bool = False,
         layer_norm: bool = False,
         action_branches: tuple[int, ...] | None = None,
-        value_support: tuple[float, float, int] | None = None,
+        value_support: tuple[float | None, float | None, int] | None = None,
     ):
         check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
         super().__init__(obs_dim, n_actions, prev_action_input, normalize_obs, action_branches)

@@ -38,7 +38,7 @@ class RecurrentQNetwork(QNetworkBase):
         dueling: bool = False,
         layer_norm: bool = False,
         action_branches: tuple[int, ...] | None = None,
-        value_support: tuple[float, float, int] | None = None,
+        value_support: tuple[float | None, float | None, int] | None = None,
     ):
         check_sizes(obs_dim, n_actions, hidden_size, encoder_sizes)
         if cell not in CELL_TYPES:
