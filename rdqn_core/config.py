@@ -208,7 +208,7 @@ class TrainConfig:
 
     def value_support(self) -> tuple[float | None, float | None, int] | None:
         """``(value_min, value_max, value_bins)`` of the histogram head with ``loss='hl_gauss'``, else None
-        (the ends are None when the range comes from the task: :meth:`QAgent.fit_value_range`)."""
+        (the ends are None when the range comes from the task: :meth:`~rdqn_core.agent.QAgent.fit_value_range`)."""
         return (self.value_min, self.value_max, self.value_bins) if self.loss == "hl_gauss" else None
 
     def expected_updates(self) -> int:

@@ -112,7 +112,8 @@ class SequenceReplay:
     def reward_range(self) -> tuple[float, float]:
         """``(min, max)`` of the rewards of the transitions held now (``(0.0, 0.0)`` while it holds none).
 
-        What a histogram value head's range is fitted to when learning starts (:meth:`QAgent.fit_value_range`).
+        What a histogram value head's range is fitted to when learning starts
+        (:meth:`~rdqn_core.agent.QAgent.fit_value_range`).
         """
         if not self._transitions:
             return 0.0, 0.0

@@ -104,7 +104,8 @@ class DataParallelAgent(QAgent):
                 self.online.normalizer.update = update_with_all_ranks
 
     def fit_value_range(self, reward_min: float, reward_max: float) -> tuple[float, float] | None:
-        """As :meth:`QAgent.fit_value_range`, from the rewards every rank has seen (all ranks call it together)."""
+        """As :meth:`~rdqn_core.agent.QAgent.fit_value_range`, from the rewards every rank has seen (all ranks call it
+        together)."""
         if self.world_size > 1 and self.value_range_pending:
             ends = torch.tensor([-reward_min, reward_max], dtype=torch.float64)
             dist.all_reduce(ends, op=dist.ReduceOp.MAX)  # the lowest minimum and the highest maximum

@@ -71,7 +71,7 @@ class ShardedReplay:
         return self.shards[self._last].sample(batch_size, rng, device)
 
     def reward_range(self) -> tuple[float, float]:
-        """``(min, max)`` of the rewards held over all shards (see :meth:`SequenceReplay.reward_range`)."""
+        """``(min, max)`` of the rewards held over all shards (:meth:`~rdqn_core.replay.SequenceReplay.reward_range`)."""
         held = [s.reward_range() for s in self.shards if len(s)]
         return (min(lo for lo, _ in held), max(hi for _, hi in held)) if held else (0.0, 0.0)
 
