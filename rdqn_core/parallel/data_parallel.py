@@ -107,7 +107,7 @@ class DataParallelAgent(QAgent):
         """As :meth:`~rdqn_core.agent.QAgent.fit_value_range`, from the rewards every rank has seen (all ranks call it
         together)."""
         if self.world_size > 1 and self.value_range_pending:
-            ends = torch.tensor([-reward_min, reward_max], dtype=torch.float64)
+            ends = torch.tensor([-reward_min, reward_max], dtype=torch.float64, device=self.device)  # NCCL: on the GPU
             dist.all_reduce(ends, op=dist.ReduceOp.MAX)  # the lowest minimum and the highest maximum
             reward_min, reward_max = -float(ends[0]), float(ends[1])
         return super().fit_value_range(reward_min, reward_max)
