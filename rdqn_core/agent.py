@@ -118,6 +118,15 @@ class QAgent:
         return act_epsilon_greedy(self.online, obs, state, episode_starts, prev_actions, epsilon, rng)
 
     @property
+    def value_range(self) -> tuple[float, float] | None:
+        """The value histogram's ``(low, high)`` with ``loss='hl_gauss'`` (the config's, or the one taken from the
+        task), else None. Before :meth:`fit_value_range` a pending range reads as its placeholder ``(0, 1)``."""
+        if self.config.loss != "hl_gauss":
+            return None
+        edges = self.online.head.bin_edges
+        return float(edges[0]), float(edges[-1])
+
+    @property
     def value_range_pending(self) -> bool:
         """True while a histogram head (``loss='hl_gauss'``) waits for its range from the task (:meth:`fit_value_range`)."""
         cfg = self.config

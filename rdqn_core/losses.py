@@ -320,21 +320,23 @@ def td_loss(q_taken: Tensor, targets: Tensor, mask: Tensor, kind: str = "huber",
     return _weighted_masked_mean(per_step, mask, weights)
 
 
-def hl_gauss_probs(targets: Tensor, bin_edges: Tensor, sigma: float) -> Tensor:
+def hl_gauss_probs(targets: Tensor, bin_edges: Tensor, sigma: float | Tensor) -> Tensor:
     r"""HL-Gauss (Imani & White, 2018; Farebrother et al., 2024): a scalar target as a histogram, ``(...) -> (..., K)``.
 
     The probability of bin :math:`k` is the mass a Gaussian :math:`\mathcal{N}(y, \sigma^2)` puts on it,
     :math:`p_k = \Phi\big(\tfrac{e_{k+1} - y}{\sigma}\big) - \Phi\big(\tfrac{e_k - y}{\sigma}\big)`,
     renormalized to the support :math:`[e_0, e_K]`; targets outside it are clipped to its ends first.
     ``bin_edges`` are the ``K + 1`` increasing edges. Farebrother et al. use ``sigma`` = 0.75 bin widths.
+    ``sigma`` may be a 0-d tensor on the edges' device: nothing here then waits for the GPU.
     """
     if bin_edges.dim() != 1 or bin_edges.numel() < 3:
         raise ValueError(f"bin_edges must be 1-D with at least 3 edges (2 bins), got shape {tuple(bin_edges.shape)}")
-    if not sigma > 0:
+    if not isinstance(sigma, Tensor) and not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     with torch.no_grad():
-        y = targets.clamp(float(bin_edges[0]), float(bin_edges[-1])).unsqueeze(-1)
-        cdf = torch.special.ndtr((bin_edges.to(y.dtype) - y) / sigma)  # (..., K + 1)
+        edges = bin_edges.to(targets.dtype)
+        y = targets.clamp(edges[0], edges[-1]).unsqueeze(-1)
+        cdf = torch.special.ndtr((edges - y) / sigma)  # (..., K + 1)
         mass = cdf[..., 1:] - cdf[..., :-1]
         return mass / (cdf[..., -1:] - cdf[..., :1]).clamp(min=1e-12)
 
@@ -355,7 +357,7 @@ def hl_gauss_loss(logits_taken: Tensor, targets: Tensor, mask: Tensor, bin_edges
         raise ValueError(f"{logits_taken.shape[-1]} logits per step need {logits_taken.shape[-1] + 1} bin edges, "
                          f"got {bin_edges.numel()}")
     if sigma is None:
-        sigma = 0.75 * float(bin_edges[1] - bin_edges[0])
+        sigma = 0.75 * (bin_edges[1] - bin_edges[0]).double()  # a 0-d tensor: no device sync
     probs = hl_gauss_probs(targets, bin_edges, sigma)
     per_step = -(probs * torch.log_softmax(logits_taken, dim=-1)).sum(-1)
     return _weighted_masked_mean(per_step, mask, weights)

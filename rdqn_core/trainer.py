@@ -309,9 +309,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
     wall = time.perf_counter() - start_time
     summary.update(wall_seconds=round(wall, 2), eval_seconds=round(eval_seconds, 2), env_steps=env_steps,
                    updates=agent.updates)
-    if cfg.loss == "hl_gauss":  # the histogram's range: the config's, or the one taken from the task
-        edges = agent.online.head.bin_edges
-        summary["value_range"] = [float(edges[0]), float(edges[-1])]
+    if agent.value_range is not None:  # the histogram's range: the config's, or the one taken from the task
+        summary["value_range"] = list(agent.value_range)
     if out is not None:
         save_resumable()
     envs.close()

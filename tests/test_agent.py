@@ -270,7 +270,7 @@ def test_hl_gauss_range_from_the_task_is_set_once_on_every_copy_and_saved(tmp_pa
     batch = replay.sample(config.batch_size, np.random.default_rng(1))
     obs = torch.randn(5, 2, OBS_DIM)
     ranked = agent.online(obs)[0].argmax(-1)
-    assert agent.value_range_pending
+    assert agent.value_range_pending and agent.value_range == (0.0, 1.0)  # the placeholder until the fit
     with pytest.raises(RuntimeError, match="fit_value_range"):
         agent.update(batch)
     assert agent.fit_value_range(-3.0, 1.0) == value_range_from_rewards(-3.0, 1.0, config.gamma)
@@ -279,6 +279,7 @@ def test_hl_gauss_range_from_the_task_is_set_once_on_every_copy_and_saved(tmp_pa
         assert network.head.bin_edges[0].item() == pytest.approx(low)
         assert network.head.bin_edges[-1].item() == pytest.approx(high)
         assert network.head.bin_centers[0].item() == pytest.approx(low + (high - low) / 18)
+    assert agent.value_range == pytest.approx((low, high))
     assert torch.equal(agent.online(obs)[0].argmax(-1), ranked)  # the placeholder range ranked the actions alike
     agent.update(batch)
     assert not agent.value_range_pending and agent.fit_value_range(-100.0, 100.0) is None
@@ -288,6 +289,7 @@ def test_hl_gauss_range_from_the_task_is_set_once_on_every_copy_and_saved(tmp_pa
     assert torch.equal(loaded.online(obs)[0], agent.online(obs)[0])
     regression = make_agent(small_config("lstm"))
     assert not regression.value_range_pending and regression.fit_value_range(-1.0, 1.0) is None
+    assert regression.value_range is None
 
 
 @pytest.mark.parametrize("overrides, match", [

@@ -282,6 +282,7 @@ def test_actor_learner_fits_the_histogram_range_from_the_actors_rewards():
     result = train_actor_learner(cfg)
     edges = result.agent.online.head.bin_edges
     assert result.summary["updates"] > 0 and (edges[0].item(), edges[-1].item()) == (-1.0, 11.0)
+    assert result.summary["value_range"] == [-1.0, 11.0]
     assert "bin_edges" in "".join(result.agent.online.state_dict())  # published with the weights
     assert not spawn_context().active_children()
 

@@ -325,4 +325,6 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
         actor_idle_frac=round(idle / max(busy + idle, 1e-9), 3),
         learner_idle_frac=round(max(0.0, 1.0 - update_seconds / running), 3),
         chunks=len(inserter.lags))
+    if agent.value_range is not None:  # the histogram's range: the config's, or the one taken from the shards
+        summary["value_range"] = list(agent.value_range)
     return TrainResult(agent=agent, history=dict(history), summary=summary, replay=replay if return_replay else None)
