@@ -327,12 +327,14 @@ def hl_gauss_probs(targets: Tensor, bin_edges: Tensor, sigma: float | Tensor) ->
     :math:`p_k = \Phi\big(\tfrac{e_{k+1} - y}{\sigma}\big) - \Phi\big(\tfrac{e_k - y}{\sigma}\big)`,
     renormalized to the support :math:`[e_0, e_K]`; targets outside it are clipped to its ends first.
     ``bin_edges`` are the ``K + 1`` increasing edges. Farebrother et al. use ``sigma`` = 0.75 bin widths.
-    ``sigma`` may be a 0-d tensor on the edges' device: nothing here then waits for the GPU.
+    ``sigma`` may be a 0-d tensor on the edges' device: nothing here then waits for the GPU (so a tensor on a GPU
+    is not checked to be > 0).
     """
     if bin_edges.dim() != 1 or bin_edges.numel() < 3:
         raise ValueError(f"bin_edges must be 1-D with at least 3 edges (2 bins), got shape {tuple(bin_edges.shape)}")
-    if not isinstance(sigma, Tensor) and not sigma > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+    checkable = not isinstance(sigma, Tensor) or sigma.device.type == "cpu"
+    if checkable and not bool(sigma > 0):
+        raise ValueError(f"sigma must be > 0, got {float(sigma)}")
     with torch.no_grad():
         edges = bin_edges.to(targets.dtype)
         y = targets.clamp(edges[0], edges[-1]).unsqueeze(-1)

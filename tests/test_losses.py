@@ -168,6 +168,8 @@ def test_hl_gauss_loss_is_the_masked_mean_cross_entropy_and_is_least_at_the_targ
     (lambda L: L(torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.ones(2, 3), torch.arange(4.0)), "need 5 bin edges"),
     (lambda L: L(torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2, 3), EDGES), "must be \\(T, B, K\\)"),
     (lambda L: L(torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.ones(2, 3), EDGES, sigma=0.0), "sigma must be > 0"),
+    (lambda L: L(torch.zeros(2, 3, 4), torch.zeros(2, 3), torch.ones(2, 3), EDGES, sigma=torch.tensor(-1.0)),
+     "sigma must be > 0, got -1.0"),
 ])
 def test_hl_gauss_loss_rejects_bad_shapes(call, match):
     from rdqn_core.losses import hl_gauss_loss
