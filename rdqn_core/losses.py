@@ -344,7 +344,7 @@ def hl_gauss_probs(targets: Tensor, bin_edges: Tensor, sigma: float | Tensor) ->
 
 
 def hl_gauss_loss(logits_taken: Tensor, targets: Tensor, mask: Tensor, bin_edges: Tensor,
-                  sigma: float | None = None, weights: Tensor | None = None) -> Tensor:
+                  sigma: float | Tensor | None = None, weights: Tensor | None = None) -> Tensor:
     """Cross-entropy between the taken actions' value histograms and HL-Gauss targets, mean over ``mask``.
 
     ``logits_taken`` (T, B, K): the histogram logits of the action taken at each step; ``targets`` and
