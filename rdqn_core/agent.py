@@ -82,6 +82,8 @@ class QAgent:
         self._board_moves = self._symmetry_tables(network) if config.board_symmetries else None
         self.priorities: Tensor | None = None  # (B,) new priorities of the last update's windows
         self._value_range_fitted = False  # a histogram head's range, taken from the task (fit_value_range)
+        self._value_sigma: float | None = None  # value_sigma times the largest |reward| seen (fit_value_range)
+        self._sigma_tensor: Tensor | None = None  # the same, as a 0-d float64 tensor on the device
 
     def _copy_of_online(self) -> nn.Module:
         """A frozen copy of the online net that shares its normalizer (the target; the weight average)."""
@@ -147,8 +149,22 @@ class QAgent:
         for network in (self.online, self.target, self.average):
             if network is not None:
                 network.head.set_value_range(low, high)
+        if self.config.value_sigma is not None:  # the target Gaussian's width, from the rewards' scale
+            scale = max(abs(reward_min), abs(reward_max)) or 1.0  # all rewards 0: |r| <= 1 assumed, as for the range
+            self._set_sigma(self.config.value_sigma * scale)
         self._value_range_fitted = True
         return low, high
+
+    @property
+    def value_sigma(self) -> float | None:
+        """The width of the histogram loss's target Gaussian: ``value_sigma`` times the largest |reward| seen, once
+        :meth:`fit_value_range` has run; None while it defaults to 0.75 bin widths (or for a regression head)."""
+        return self._value_sigma
+
+    def _set_sigma(self, sigma: float | None) -> None:
+        self._value_sigma = None if sigma is None else float(sigma)
+        self._sigma_tensor = None if sigma is None else torch.tensor(float(sigma), dtype=torch.float64,
+                                                                      device=self.device)
 
     def _burn_in(self, network: nn.Module, x: Tensor, batch: SequenceBatch) -> RecurrentState | None:
         """The memory entering the first trained step: ``network`` run over the burn-in, no gradient."""
@@ -286,7 +302,7 @@ class QAgent:
         if histogram:
             index = actions[..., None, None].expand(*actions.shape, 1, logits_trained.shape[-1])
             loss = hl_gauss_loss(logits_trained.gather(-2, index).squeeze(-2), targets, mask,
-                                 self.online.head.bin_edges, weights=batch.weights)
+                                 self.online.head.bin_edges, sigma=self._sigma_tensor, weights=batch.weights)
         else:
             loss = td_loss(q_taken, targets, mask, cfg.loss, weights=batch.weights)
         if batch.keys is not None:  # prioritized replay: hand the windows' new priorities back
@@ -342,7 +358,7 @@ class QAgent:
         """Everything an interrupted run needs: the networks (and weight average), the optimizer, the update count."""
         out = {"online": self.online.state_dict(), "target": self.target.state_dict(),
                "optimizer": self.optimizer.state_dict(), "updates": self.updates,
-               "value_range_fitted": self._value_range_fitted}
+               "value_range_fitted": self._value_range_fitted, "value_sigma": self._value_sigma}
         if self.average is not None:
             out["average"] = self.average.state_dict()
         return out
@@ -360,3 +376,4 @@ class QAgent:
         self.updates = int(state["updates"])
         # the range itself is in the networks' buffers; whether it was fitted yet, here
         self._value_range_fitted = bool(state.get("value_range_fitted", self.updates > 0))
+        self._set_sigma(state.get("value_sigma"))

@@ -142,7 +142,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "auto"
     payload = _load(path, device)
     config = config_from_dict(payload["config"])
     agent = build_agent(config, payload["obs_dim"], payload["n_actions"], device)
-    agent.load_state_dict({k: payload[k] for k in ("online", "target", "average", "updates", "value_range_fitted")
+    agent.load_state_dict({k: payload[k] for k in ("online", "target", "average", "updates", "value_range_fitted",
+                                                   "value_sigma")
                            if k in payload})
     return agent, config
 

@@ -86,6 +86,10 @@ class TrainConfig:
                                        "CartPole: [-10, 110])", none_ok=True)
     value_max: float | None = _f(None, "loss 'hl_gauss': highest value the histogram covers (targets above are "
                                        "clipped); none: from the task, as value_min", none_ok=True)
+    value_sigma: float | None = _f(None, "loss 'hl_gauss': width of the Gaussian around each target, in units of "
+                                         "the largest |reward| seen before learning starts (needs the range from "
+                                         "the task); none: 0.75 bin widths (Farebrother et al., 2024)",
+                                   low=0.0, low_open=True, none_ok=True)
     learning_rate: float = _f(1e-3, "Adam learning rate", low=0.0, low_open=True)
     adam_eps: float = _f(1e-8, "Adam's epsilon, added to the root of the second-moment estimate: larger values damp "
                               "the steps Adam takes on tiny gradients (torch: 1e-8; R2D2: 1e-3; Dopamine's "
@@ -180,12 +184,19 @@ class TrainConfig:
                                    and self.value_min < self.value_max):
                 raise ValueError(f"loss='hl_gauss' needs finite value_min < value_max, or both none (from the "
                                  f"task), got value_min={self.value_min}, value_max={self.value_max}")
+            if self.value_sigma is not None and self.value_min is not None:
+                raise ValueError(f"value_sigma={self.value_sigma} is in units of the rewards seen, which the agent "
+                                 "reads when it takes the value range from the task: leave value_min and "
+                                 "value_max none, or leave value_sigma none (0.75 bin widths)")
             clash = [name for name, on in (("cell='conv'", self.cell == "conv"), ("dueling", self.dueling),
                                            ("action_head='branching'", self.action_head == "branching"),
                                            ("value_rescaling", self.value_rescaling)) if on]
             if clash:
                 raise ValueError(f"loss='hl_gauss' (a histogram head) does not combine with {', '.join(clash)}; "
                                  "use loss 'huber' or 'mse' there")
+        elif self.value_sigma is not None:
+            raise ValueError(f"value_sigma={self.value_sigma} sets the target Gaussian of the histogram loss: it needs "
+                             f"loss='hl_gauss', got loss={self.loss!r}")
         if self.cell == "conv" and (self.prev_action_input or self.normalize_obs):
             raise ValueError("cell='conv' reads the board as it is: use prev_action_input=False and "
                              "normalize_obs=False (TrainConfig.board() sets them)")

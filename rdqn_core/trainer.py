@@ -311,6 +311,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike | None = None,
                    updates=agent.updates)
     if agent.value_range is not None:  # the histogram's range: the config's, or the one taken from the task
         summary["value_range"] = list(agent.value_range)
+    if agent.value_sigma is not None:  # the target Gaussian's width, from the rewards' scale (value_sigma)
+        summary["value_sigma"] = agent.value_sigma
     if out is not None:
         save_resumable()
     envs.close()

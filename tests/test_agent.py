@@ -299,10 +299,47 @@ def test_hl_gauss_range_from_the_task_is_set_once_on_every_copy_and_saved(tmp_pa
     (dict(value_min=-5.0), "both none"),
     (dict(gamma=1.0), "gamma < 1"),
     (dict(value_bins=1), "value_bins=1 is out of range"),
+    (dict(value_sigma=0.0), "value_sigma=0.0 is out of range"),
+    (dict(value_sigma=0.5, value_min=-1.0, value_max=3.0), "leave value_min and value_max none"),
 ])
 def test_hl_gauss_rejects_what_it_does_not_combine_with(overrides, match):
     with pytest.raises(ValueError, match=match):
         small_config("lstm", loss="hl_gauss", **overrides)
+
+
+def test_value_sigma_needs_the_histogram_loss():
+    with pytest.raises(ValueError, match="needs loss='hl_gauss', got loss='huber'"):
+        small_config("lstm", value_sigma=0.75)
+
+
+def test_value_sigma_scales_the_target_gaussian_with_the_rewards_and_is_saved(tmp_path, monkeypatch):
+    """value_sigma: the loss's Gaussian is value_sigma times the largest |reward| the fit saw, not 0.75 bin widths;
+    the update's loss is the cross-entropy with that width, and a checkpoint (and a resumed agent) keeps it."""
+    from rdqn_core import load_checkpoint, save_checkpoint
+    from rdqn_core.losses import hl_gauss_loss
+    config = small_config("lstm", loss="hl_gauss", value_bins=9, value_sigma=0.5)
+    agent = make_agent(config)
+    assert agent.value_sigma is None  # until the fit
+    agent.fit_value_range(-3.0, 1.0)
+    assert agent.value_sigma == pytest.approx(1.5)  # 0.5 * max(|-3|, |1|)
+    seen = []
+    monkeypatch.setattr(agent_module, "hl_gauss_loss", lambda *a, **kw: seen.append(kw["sigma"]) or hl_gauss_loss(*a, **kw))
+    replay = fill_by_hand(replay_for(config, num_envs=2))
+    agent.update(replay.sample(config.batch_size, np.random.default_rng(1)))
+    assert seen[0].dtype == torch.float64 and seen[0].item() == pytest.approx(1.5)
+    assert seen[0].item() != pytest.approx(0.75 * float(agent.online.head.bin_edges[1] - agent.online.head.bin_edges[0]))
+    loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "sigma.pt", agent, config), "cpu")
+    assert loaded.value_sigma == agent.value_sigma and not loaded.value_range_pending
+    fresh = make_agent(config)
+    fresh.load_state_dict(agent.state_dict())
+    assert fresh.value_sigma == agent.value_sigma
+    default = make_agent(small_config("lstm", loss="hl_gauss", value_bins=9))  # none: 0.75 bin widths, no sigma kept
+    default.fit_value_range(-3.0, 1.0)
+    assert default.value_sigma is None
+    zeros = make_agent(config)  # every reward 0: the scale |r| <= 1 is assumed, as for the range
+    with pytest.warns(UserWarning, match="every reward seen"):
+        zeros.fit_value_range(0.0, 0.0)
+    assert zeros.value_sigma == pytest.approx(0.5)
 
 
 def test_update_matches_the_walk_on_a_replay_filled_by_rollout(monkeypatch):

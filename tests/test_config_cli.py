@@ -73,6 +73,8 @@ NON_DEFAULT = dict(
 # Fields whose non-default value NON_DEFAULT's recurrent cell does not allow: a board configuration of their own.
 BOARD_NON_DEFAULT = dict(cell="conv", seq_len=1, burn_in=0, initial_state="zero", prev_action_input=False,
                          normalize_obs=False, board_symmetries=True)
+# ... and those that need the histogram loss with its range from the task, which NON_DEFAULT's dueling head does not.
+HISTOGRAM_NON_DEFAULT = dict(loss="hl_gauss", value_bins=31, value_sigma=0.6)
 
 
 def parse(argv):
@@ -81,9 +83,11 @@ def parse(argv):
 
 def test_non_default_config_covers_every_field():
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    assert set(NON_DEFAULT) | {"board_symmetries"} == set(fields), "NON_DEFAULT must name every TrainConfig field"
+    assert set(NON_DEFAULT) | {"board_symmetries", "value_sigma"} == set(fields), \
+        "NON_DEFAULT must name every TrainConfig field"
     defaults = TrainConfig()
-    for name, value in [*NON_DEFAULT.items(), ("board_symmetries", BOARD_NON_DEFAULT["board_symmetries"])]:
+    for name, value in [*NON_DEFAULT.items(), ("board_symmetries", BOARD_NON_DEFAULT["board_symmetries"]),
+                        ("value_sigma", HISTOGRAM_NON_DEFAULT["value_sigma"])]:
         assert getattr(defaults, name) != value, f"{name}: pick a value other than the default"
 
 
@@ -109,6 +113,12 @@ def test_board_config_round_trips():
     config = TrainConfig(**BOARD_NON_DEFAULT)
     assert parse(config_to_argv(config)) == config
     assert "--board-symmetries" in config_to_argv(config)
+
+
+def test_histogram_config_round_trips():
+    config = TrainConfig(**HISTOGRAM_NON_DEFAULT)
+    assert parse(config_to_argv(config)) == config
+    assert "--value-sigma" in config_to_argv(config)
 
 
 def test_memoryless_config_round_trips():

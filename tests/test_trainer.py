@@ -222,3 +222,6 @@ def test_histogram_range_is_taken_from_the_rewards_of_the_random_play():
     assert low < 10 * reward_min < 0 < high
     edges = result.agent.target.head.bin_edges
     assert (edges[0].item(), edges[-1].item()) == pytest.approx((low, high))
+    assert "value_sigma" not in result.summary  # 0.75 bin widths unless value_sigma is set
+    scaled = train(dataclasses.replace(config, value_sigma=0.5), return_replay=True)
+    assert scaled.summary["value_sigma"] == pytest.approx(-0.5 * scaled.replay.reward_range()[0])  # all < 0

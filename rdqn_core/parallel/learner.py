@@ -327,4 +327,6 @@ def train_actor_learner(config: TrainConfig, callback: Callable[[int, dict[str, 
         chunks=len(inserter.lags))
     if agent.value_range is not None:  # the histogram's range: the config's, or the one taken from the shards
         summary["value_range"] = list(agent.value_range)
+    if agent.value_sigma is not None:  # the target Gaussian's width, from the rewards' scale (value_sigma)
+        summary["value_sigma"] = agent.value_sigma
     return TrainResult(agent=agent, history=dict(history), summary=summary, replay=replay if return_replay else None)
