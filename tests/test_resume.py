@@ -47,12 +47,15 @@ def assert_same_run(a, b) -> None:
             assert torch.equal(torch.as_tensor(pa[k]), torch.as_tensor(pb[k])), f"optimizer {k}"
 
 
-@pytest.mark.parametrize("priority_exponent, average_tau, loss",
-                         [(0.0, 0.0, "huber"), (0.9, 0.0, "huber"), (0.0, 0.01, "huber"), (0.0, 0.01, "hl_gauss")])
-def test_resumed_run_equals_the_uninterrupted_one(tmp_path, priority_exponent, average_tau, loss):
+@pytest.mark.parametrize("priority_exponent, average_tau, loss, value_sigma",
+                         [(0.0, 0.0, "huber", None), (0.9, 0.0, "huber", None), (0.0, 0.01, "huber", None),
+                          (0.0, 0.01, "hl_gauss", None), (0.0, 0.0, "hl_gauss", 0.75)])
+def test_resumed_run_equals_the_uninterrupted_one(tmp_path, priority_exponent, average_tau, loss, value_sigma):
     # uniform and prioritized replay; a weight average that plays the evaluations; a histogram head whose
-    # range was taken from the task when learning started (the resumed run must read it from the checkpoint)
-    config = dataclasses.replace(CONFIG, priority_exponent=priority_exponent, average_tau=average_tau, loss=loss)
+    # range (and, with value_sigma, its target's width) was taken from the task when learning started: the resumed
+    # run must read them from the checkpoint
+    config = dataclasses.replace(CONFIG, priority_exponent=priority_exponent, average_tau=average_tau, loss=loss,
+                                 value_sigma=value_sigma)
     rows_during_run = []
 
     def callback(env_steps, history):  # progress.csv is flushed at every evaluation, before the callback
