@@ -275,14 +275,17 @@ def test_slow_step_takes_its_delay_and_keeps_the_env():
         make_env(SLOW_MASKED_CARTPOLE, delay=-1)
 
 
-def test_actor_learner_fits_the_histogram_range_from_the_actors_rewards():
+@pytest.mark.parametrize("value_sigma", [None, 0.5])
+def test_actor_learner_fits_the_histogram_range_from_the_actors_rewards(value_sigma):
     """loss='hl_gauss' without a range: the learner takes it from the shards when learning starts (CartPole's
-    rewards of 1 and gamma 0.9: [0, 10] widened by one each side) and ships it to the actors with the weights."""
-    cfg = dataclasses.replace(TINY, loss="hl_gauss", gamma=0.9, total_steps=600, actors=1)
+    rewards of 1 and gamma 0.9: [0, 10] widened by one each side) and ships it to the actors with the weights;
+    with value_sigma, the target's width is value_sigma times those rewards."""
+    cfg = dataclasses.replace(TINY, loss="hl_gauss", gamma=0.9, total_steps=600, actors=1, value_sigma=value_sigma)
     result = train_actor_learner(cfg)
     edges = result.agent.online.head.bin_edges
     assert result.summary["updates"] > 0 and (edges[0].item(), edges[-1].item()) == (-1.0, 11.0)
     assert result.summary["value_range"] == [-1.0, 11.0]
+    assert result.summary.get("value_sigma") == value_sigma and result.agent.value_sigma == value_sigma
     assert "bin_edges" in "".join(result.agent.online.state_dict())  # published with the weights
     assert not spawn_context().active_children()
 
