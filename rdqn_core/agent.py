@@ -157,8 +157,10 @@ class QAgent:
 
     @property
     def value_sigma(self) -> float | None:
-        """The width of the histogram loss's target Gaussian: ``value_sigma`` times the largest |reward| seen, once
-        :meth:`fit_value_range` has run; None while it defaults to 0.75 bin widths (or for a regression head)."""
+        """Width of the histogram loss's target Gaussian, ``value_sigma`` times the largest absolute reward seen.
+
+        Set by :meth:`fit_value_range`; None while the width defaults to 0.75 bin widths (and for a regression head).
+        """
         return self._value_sigma
 
     def _set_sigma(self, sigma: float | None) -> None:
